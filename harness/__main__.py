@@ -1,0 +1,57 @@
+"""``python -m harness``: one run (or a Hydra multirun with -m) of the budgeted sampler.
+
+Examples:
+  python -m harness                                   # SmolLM2 on 5 GSM8K problems, CPU, offline
+  python -m harness model=mamba_hybrid budget=60s data=math500 data.limit=null
+  python -m harness -m model=llama_3b,mamba_hybrid budget=10s,60s
+  python -m harness ... run.resume=results/<run>      # continue a killed run
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from harness.config import register
+
+register()
+log = logging.getLogger("harness")
+
+# Errors a user can fix from the command line (bad budget, data, resume directory, missing
+# optional package...): shown as one line naming the fix, without a traceback.
+USER_ERRORS = (ValueError, ImportError, FileNotFoundError)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from harness.runner import Runner
+    from harness.summary import format_summary
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        if cfg.run.resume and not (Path(cfg.run.resume) / "run.json").exists():
+            raise FileNotFoundError(f"run.resume={cfg.run.resume}: no run.json there, nothing to resume")
+        summary = Runner(cfg, run_dir).run()
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    log.info("results in %s", run_dir)
+    print(f"{run_dir}: {format_summary(summary)}")
+
+
+def _resume_into_its_directory(argv: list[str]) -> list[str]:
+    """``run.resume=DIR`` continues in DIR itself: make it Hydra's output directory."""
+    for arg in argv:
+        if arg.startswith("run.resume=") and not any(a.startswith("hydra.run.dir=") for a in argv):
+            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}"]
+    return argv
+
+
+if __name__ == "__main__":
+    sys.argv = _resume_into_its_directory(sys.argv)
+    main()

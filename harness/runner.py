@@ -1,0 +1,180 @@
+"""The budget protocol: per problem, keep as many samples in flight as fit until the deadline.
+
+Model load and warm-up happen before the first clock starts and are recorded in run.json. Each
+problem then gets its own clock: its prompt is submitted as many times as fit, every finished
+slot is refilled while time remains, every finished sample is recorded with its finish time,
+and samples still in flight at the deadline are aborted and only counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from harness.backends import Backend, Finished, backend_class
+from harness.budget import parse_budget
+from harness.data import Problem, build_messages, load_problems
+from harness.environment import describe_environment
+from harness.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProblemResult:
+    n_samples: int
+    n_aborted: int
+    gen_tokens: int
+    wall_s: float
+
+
+def run_problem(backend: Backend, prompt_ids: list[int], concurrency: int, budget_s: float,
+                emit: Callable[[Finished, float], None], clock: Callable[[], float] = time.perf_counter) -> ProblemResult:
+    """Sample one prompt until ``budget_s`` runs out; ``emit(sample, t_end_s)`` per finished sample.
+
+    A sample counts only if the step that finished it ended by the deadline: one that ends in
+    the step straddling the deadline did not finish within the budget, so it is aborted.
+    """
+    start = clock()
+    deadline = start + budget_s
+    session = backend.session(prompt_ids, concurrency)  # prefill is on the clock
+    try:
+        session.add(concurrency)
+        n_samples = late = 0
+        while True:
+            finished = session.step()
+            now = clock()
+            if now > deadline:
+                late = len(finished)
+                break
+            for sample in finished:
+                emit(sample, now - start)
+            n_samples += len(finished)
+            session.add(len(finished))
+        n_aborted = session.abort() + late
+        return ProblemResult(n_samples, n_aborted, session.tokens_generated, clock() - start)
+    finally:
+        session.close()
+
+
+def problem_seed(seed: int, problem_id: str) -> int:
+    # Stable across processes (unlike hash()), so shards and resumes reuse each problem's stream.
+    return (seed * 1_000_003 + zlib.crc32(problem_id.encode())) % 2**63
+
+
+def _is_oom(err: BaseException) -> bool:
+    return "out of memory" in str(err).lower()
+
+
+class Runner:
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.budget_s = parse_budget(cfg.budget)
+        self.problems = load_problems(cfg.data)
+        self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        store = RunStore(self.run_dir, OmegaConf.to_container(cfg, resolve=True))
+        try:
+            summary = self._run(store)
+        except BaseException as err:
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}"
+            store.update_meta(status=f"failed: {reason}")
+            raise
+        finally:
+            store.close()
+        return summary
+
+    def _run(self, store: RunStore) -> dict[str, Any]:
+        cfg = self.cfg
+        pending = [p for p in self.problems if p.problem_id not in store.done]
+        if store.resumed:
+            log.info("resuming %s: %d of %d problems done", store.dir, len(store.done), len(self.problems))
+        store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
+                          **describe_environment())
+        backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens, cfg.seed)
+        t0 = time.perf_counter()
+        backend.load()
+        load_s = time.perf_counter() - t0
+        prompts = {p.problem_id: backend.render_prompt(build_messages(p, cfg.prompt)) for p in pending}
+        # One concurrency for the whole run, sized for its longest prompt: every problem is
+        # measured under the same conditions.
+        longest = max((len(ids) for ids in prompts.values()), default=1)
+        concurrency = backend.max_concurrency(longest)
+        t0 = time.perf_counter()
+        if cfg.runner.warmup and pending:
+            backend.warmup(prompts[pending[0].problem_id], concurrency)
+        warmup_s = time.perf_counter() - t0
+        store.update_meta(timings={"load_s": round(load_s, 3), "warmup_s": round(warmup_s, 3)},
+                          concurrency=concurrency, backend=backend.describe(), max_new_tokens=self.max_new_tokens)
+        grader = None
+        if cfg.runner.grade:
+            from harness.background_grading import BackgroundGrader
+
+            grader = BackgroundGrader.start(cfg, store)
+        bar = tqdm(total=len(self.problems), initial=len(store.done), unit="problem", dynamic_ncols=True,
+                   disable=not cfg.runner.progress, desc=f"{cfg.model.name} {cfg.data.name} {cfg.budget}")
+        totals = {"samples": 0, "seconds": 0.0}
+        try:
+            for problem in pending:
+                concurrency = self._solve(backend, store, problem, prompts[problem.problem_id], concurrency,
+                                          grader, bar, totals)
+        finally:
+            bar.close()
+            backend.close()
+        if grader is not None:
+            grader.finish()
+        store.update_meta(status="done")
+        from harness.summary import summarize_run
+
+        return summarize_run(store.dir)
+
+    def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,
+               grader, bar: tqdm, totals: dict[str, float]) -> int:
+        """Run one problem to its line in problems.jsonl; returns the concurrency for the next."""
+        while True:
+            index = 0
+
+            def emit(sample: Finished, t_end_s: float) -> None:
+                nonlocal index
+                record = {"problem_id": problem.problem_id, "sample_idx": index, "text": sample.text,
+                          "n_tokens": sample.n_tokens, "finish_reason": sample.finish_reason,
+                          "t_end_s": round(t_end_s, 4)}
+                store.append_trajectory(record)
+                if grader is not None:
+                    grader.submit(record, problem.gold)
+                index += 1
+                totals["samples"] += 1
+                bar.set_postfix(samples=int(totals["samples"]),
+                                per_s=f"{totals['samples'] / max(totals['seconds'] + t_end_s, 1e-9):.1f}", refresh=False)
+
+            backend.reseed(problem_seed(self.cfg.seed, problem.problem_id))
+            try:
+                result = run_problem(backend, prompt_ids, concurrency, self.budget_s, emit)
+                break
+            except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
+                if not _is_oom(err) or concurrency == 1:
+                    raise
+                store.discard_problem(problem.problem_id)
+                if grader is not None:
+                    grader.discard(problem.problem_id)
+                concurrency //= 2
+                log.warning("out of memory on %s: redoing it with concurrency %d", problem.problem_id, concurrency)
+                store.update_meta(concurrency=concurrency)
+        store.finish_problem({"problem_id": problem.problem_id, "budget_s": self.budget_s,
+                              "n_samples": result.n_samples, "n_aborted": result.n_aborted,
+                              "concurrency": concurrency, "gen_tokens": result.gen_tokens,
+                              "wall_s": round(result.wall_s, 4)})
+        totals["seconds"] += result.wall_s
+        bar.update(1)
+        return concurrency

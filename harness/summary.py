@@ -1,0 +1,55 @@
+"""The closing summary of a run: throughput and, once graded, coverage and accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.store import RUN_FILE, read_run, write_json_atomic
+
+
+def summarize_run(run_dir: str | Path) -> dict[str, Any]:
+    """Numbers of a run's finished problems; also stored as ``summary`` in run.json."""
+    meta, problems, trajectories = read_run(run_dir)
+    n = len(problems)
+    wall = float(problems["wall_s"].sum()) if n else 0.0
+    summary: dict[str, Any] = {
+        "problems": n,
+        "samples": int(problems["n_samples"].sum()) if n else 0,
+        "samples_per_problem": round(float(problems["n_samples"].mean()), 2) if n else 0.0,
+        "aborted_per_problem": round(float(problems["n_aborted"].mean()), 2) if n else 0.0,
+        "samples_per_s": round(float(problems["n_samples"].sum()) / wall, 2) if wall else 0.0,
+        "tokens_per_s": round(float(problems["gen_tokens"].sum()) / wall, 1) if wall else 0.0,
+    }
+    graded = trajectories["correct"].notna()
+    if n and graded.all():
+        from harness.selection import summarize
+
+        methods = list(meta["config"]["selection"]["methods"])
+        if "rm_weighted" in methods or "best_of_n" in methods:
+            if trajectories["reward"].isna().any():
+                methods = [m for m in methods if m not in ("rm_weighted", "best_of_n")]
+        accuracy = summarize(trajectories, float(problems["budget_s"].max()), methods,
+                             problem_ids=list(problems["problem_id"]))
+        summary.update({name: round(float(value), 4) for name, value in accuracy.items()})
+    meta["summary"] = summary
+    write_json_atomic(Path(run_dir) / RUN_FILE, meta)
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    return "  ".join(f"{key}={value}" for key, value in summary.items())
+
+
+def main() -> None:
+    import sys
+
+    for run_dir in sys.argv[1:]:
+        print(run_dir, format_summary(summarize_run(run_dir)))
+    if len(sys.argv) < 2:
+        print(json.dumps({"usage": "python -m harness.summary RUN_DIR ..."}))
+
+
+if __name__ == "__main__":
+    main()
