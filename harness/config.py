@@ -43,14 +43,11 @@ class DataConfig:
     answer_field: str = MISSING
     # Field holding a stable id; None: "<name>/<split>/<line index>".
     id_field: str | None = None
-    # Python expression-free answer rule: "gsm8k_hashes" takes the text after "####".
+    # How the gold answer is stored: "gsm8k_hashes" takes the text after "####".
     answer_format: str = "plain"  # plain | gsm8k_hashes
     limit: int | None = None
     shard: str | None = None  # "i/n": every n-th problem starting at i (after limit)
     max_new_tokens: int = 512
-    hf_dataset: str | None = None  # for `make data`: the public copy on the HF hub
-    hf_config: str | None = None
-    hf_split: str = "test"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from pathlib import Path
 
 # name -> "module:function(out_dir: Path) -> None"; the function writes a model directory.
@@ -33,9 +34,14 @@ def resolve(path: str) -> str:
     out = cache_dir() / name
     if not (out / "config.json").exists():
         module, func = BUILTINS[name].split(":")
-        tmp = out.with_name(out.name + ".partial")
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         getattr(importlib.import_module(module), func)(tmp)
-        # Publish atomically so a killed build is never mistaken for a finished one.
-        tmp.rename(out)
+        # Publish atomically so a killed build is never mistaken for a finished one; if another
+        # process published first, keep theirs.
+        try:
+            tmp.rename(out)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
     return str(out)

@@ -1,0 +1,34 @@
+"""Shared fixtures: data from $HARNESS_DATA_DIR (CI: ../shared/data), tiny models built locally."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_shared = ROOT.parent / "shared" / "data"
+if "HARNESS_DATA_DIR" not in os.environ and _shared.is_dir():
+    os.environ["HARNESS_DATA_DIR"] = str(_shared)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = os.environ.get("HARNESS_DATA_DIR")
+    if not path or not (Path(path) / "gsm8k" / "test.jsonl").exists():
+        pytest.skip("benchmark data not found: set HARNESS_DATA_DIR (CI uses ../shared/data)")
+    return Path(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Tiny models are built once per test session into a private cache, never downloaded."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    os.environ["HARNESS_CACHE_DIR"] = str(cache)
+    return cache
+
+
+def harness_cmd(*overrides: str) -> list[str]:
+    return [sys.executable, "-m", "harness", *overrides]

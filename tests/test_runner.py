@@ -1,0 +1,113 @@
+"""The budget protocol, on a scripted backend and a fake clock (no model, no sleeping)."""
+
+import pytest
+
+from harness.backends.base import Backend, Finished, Session
+from harness.runner import problem_seed, run_problem
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class ScriptedSession(Session):
+    """Sample k needs lengths[k] steps; each step costs step_s on the fake clock."""
+
+    def __init__(self, clock, lengths, step_s, slots):
+        self.clock, self.lengths, self.step_s, self.slots = clock, iter(lengths), step_s, slots
+        self.live: list[list[int]] = []  # [steps left, tokens so far]
+        self.generated = 0
+        self.max_in_flight = 0
+
+    def add(self, n):
+        assert len(self.live) + n <= self.slots
+        self.live += [[next(self.lengths), 0] for _ in range(n)]
+        self.max_in_flight = max(self.max_in_flight, len(self.live))
+
+    def step(self):
+        self.clock.now += self.step_s
+        done = []
+        for sample in self.live:
+            sample[0] -= 1
+            sample[1] += 1
+            self.generated += 1
+        done = [Finished(f"t{s[1]}", s[1], "stop") for s in self.live if s[0] == 0]
+        self.live = [s for s in self.live if s[0] > 0]
+        return done
+
+    @property
+    def in_flight(self):
+        return len(self.live)
+
+    @property
+    def tokens_generated(self):
+        return self.generated
+
+    def abort(self):
+        n = len(self.live)
+        self.live = []
+        return n
+
+
+class ScriptedBackend(Backend):
+    def __init__(self, clock, lengths, step_s):
+        self.clock, self.lengths, self.step_s = clock, lengths, step_s
+        self.sessions = []
+
+    def load(self): ...
+    def render_prompt(self, messages): return [1, 2, 3]
+    def max_concurrency(self, prompt_tokens): return 4
+
+    def session(self, prompt_ids, concurrency):
+        self.sessions.append(ScriptedSession(self.clock, self.lengths, self.step_s, concurrency))
+        return self.sessions[-1]
+
+
+def run(lengths, budget_s, step_s=0.1, concurrency=2):
+    clock = FakeClock()
+    backend = ScriptedBackend(clock, lengths, step_s)
+    emitted = []
+    result = run_problem(backend, [1], concurrency, budget_s, lambda s, t: emitted.append((s, t)), clock=clock)
+    return result, emitted, backend.sessions[0]
+
+
+def test_finished_slots_are_refilled_while_time_remains():
+    # Two slots, every sample takes 3 steps of 0.1 s: a pair finishes every 0.3 s.
+    result, emitted, session = run([3] * 100, budget_s=1.0)
+    assert [round(t, 6) for _, t in emitted] == [0.3, 0.3, 0.6, 0.6, 0.9, 0.9]
+    assert result.n_samples == 6 and session.max_in_flight == 2
+
+
+def test_samples_finishing_after_the_deadline_are_aborted_not_recorded():
+    # The step ending at 1.2 s finishes a pair, but after the 1.15 s deadline.
+    result, emitted, _ = run([3] * 100, budget_s=1.15)
+    assert all(t <= 1.15 for _, t in emitted)
+    assert result.n_samples == 6 and result.n_aborted == 2
+
+
+def test_in_flight_samples_at_the_deadline_are_counted_as_aborted():
+    result, emitted, _ = run([2, 50, 50, 50, 50], budget_s=0.5, concurrency=2)
+    assert [s.n_tokens for s, _ in emitted] == [2]
+    assert result.n_aborted == 2  # the long first one and its refill
+    # Six steps (the sixth crosses the deadline) with both slots busy throughout: every
+    # decoded token counts, aborted samples' included.
+    assert result.gen_tokens == 6 * 2
+
+
+def test_a_budget_shorter_than_one_step_records_nothing():
+    result, emitted, _ = run([1] * 10, budget_s=0.05)
+    assert emitted == [] and result.n_samples == 0 and result.n_aborted == 2
+
+
+def test_problem_seed_is_stable_and_distinct():
+    assert problem_seed(0, "gsm8k/test/1") == problem_seed(0, "gsm8k/test/1")
+    assert len({problem_seed(s, f"p{i}") for s in range(3) for i in range(50)}) == 150
+
+
+def test_wall_time_covers_the_whole_budget():
+    result, _, _ = run([3] * 100, budget_s=1.0)
+    assert result.wall_s == pytest.approx(1.1)  # the step that crossed the deadline included

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from harness.store import RunStore, StoreError, read_jsonl, read_run
+
+
+def sample(pid, idx):
+    return {"problem_id": pid, "sample_idx": idx, "text": "x", "n_tokens": 1, "finish_reason": "stop", "t_end_s": 0.1}
+
+
+def problem(pid):
+    return {"problem_id": pid, "budget_s": 1.0, "n_samples": 2, "n_aborted": 0, "concurrency": 2,
+            "gen_tokens": 2, "wall_s": 1.0}
+
+
+CONFIG = {"model": {"name": "m"}, "budget": "1s", "data": {"limit": 3}, "run": {"resume": None}}
+
+
+def test_resume_keeps_finished_problems_and_drops_partial_ones(tmp_path):
+    store = RunStore(tmp_path, CONFIG)
+    store.update_meta(status="running")
+    for i in range(2):
+        store.append_trajectory(sample("a", i))
+    store.finish_problem(problem("a"))
+    store.append_trajectory(sample("b", 0))  # killed before b finished
+    store.close()
+    with (tmp_path / "trajectories.jsonl").open("a") as fh:
+        fh.write('{"problem_id": "b", "sample_')  # torn write
+
+    resumed = RunStore(tmp_path, {**CONFIG, "data": {"limit": 5}, "run": {"resume": str(tmp_path)}})
+    assert resumed.resumed and resumed.done == {"a"}
+    assert [(t["problem_id"], t["sample_idx"]) for t in read_jsonl(tmp_path / "trajectories.jsonl")] == [("a", 0), ("a", 1)]
+    resumed.close()
+
+
+def test_resume_refuses_a_different_experiment(tmp_path):
+    RunStore(tmp_path, CONFIG).update_meta(status="running")
+    with pytest.raises(StoreError, match="budget"):
+        RunStore(tmp_path, {**CONFIG, "budget": "2s"})
+
+
+def test_corrupt_line_in_the_middle_names_file_and_line(tmp_path):
+    path = tmp_path / "problems.jsonl"
+    path.write_text(json.dumps(problem("a")) + "\n{oops\n" + json.dumps(problem("b")) + "\n")
+    with pytest.raises(StoreError, match=r"problems.jsonl:2"):
+        read_jsonl(path)
+
+
+def test_read_run_returns_only_finished_problems(tmp_path):
+    store = RunStore(tmp_path, CONFIG)
+    store.update_meta(status="done")
+    store.append_trajectory(sample("a", 0))
+    store.finish_problem(problem("a"))
+    store.append_trajectory(sample("b", 0))
+    store.close()
+    meta, problems, trajectories = read_run(tmp_path)
+    assert meta["status"] == "done" and list(problems.problem_id) == ["a"] and list(trajectories.problem_id) == ["a"]
+    assert trajectories.correct.isna().all()
+
+
+def test_discard_problem_removes_only_that_problem(tmp_path):
+    store = RunStore(tmp_path, CONFIG)
+    store.append_trajectory(sample("a", 0))
+    store.append_trajectory(sample("b", 0))
+    store.discard_problem("b")
+    store.append_trajectory(sample("b", 0))
+    store.close()
+    assert [t["problem_id"] for t in read_jsonl(tmp_path / "trajectories.jsonl")] == ["a", "b"]
