@@ -1,0 +1,320 @@
+"""Reward models behind one interface: a process reward model (PRM) and an outcome one (ORM).
+
+PRM convention (RLHFlow ``Llama3.1-8B-PRM-Deepseek-Data``): the solution is split into steps on
+blank lines; the conversation alternates user turns holding the steps (the first prefixed by
+the problem) and assistant turns "+". A step's score is P("+") / (P("+") + P("-")) at the
+position that predicts that step's assistant "+". Steps aggregate by ``last | min | prod | mean``.
+ORM: ``AutoModelForSequenceClassification`` on the (problem, solution) chat, one score per
+sample squashed to a probability. Both return (reward, seconds) per sample; the seconds go on
+the plots' time axis. torch/transformers are imported lazily so the reporter stays light.
+
+CLI: ``python -m harness.reward RUN_DIR [--model PATH] [--kind prm|orm] [--aggregation last]``
+fills null ``reward``/``reward_s`` in trajectories.jsonl (atomic rewrite via harness.store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+AGGREGATIONS = ("last", "min", "prod", "mean")
+KINDS = ("prm", "orm")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def split_steps(text: str) -> list[str]:
+    """Reasoning steps: paragraphs separated by blank lines (at least one, possibly empty)."""
+    steps = [s.strip() for s in _BLANK_LINE.split(text)]
+    return [s for s in steps if s] or [text.strip()]
+
+
+def aggregate(step_scores: Sequence[float], how: str) -> float:
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown PRM aggregation {how!r}; expected one of {AGGREGATIONS}")
+    if not step_scores:
+        raise ValueError("no step scores to aggregate")
+    if how == "last":
+        return float(step_scores[-1])
+    if how == "min":
+        return float(min(step_scores))
+    if how == "prod":
+        return float(math.prod(step_scores))
+    return float(sum(step_scores) / len(step_scores))
+
+
+class RewardModel:
+    """Scores samples in length-sorted batches; subclasses say how to encode and read scores.
+
+    Per-sample seconds = its own tokenisation time + its batch's forward time shared in
+    proportion to its tokens (a batch is one forward pass, so it can't be timed per sample).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"reward batch_size must be >= 1, got {batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id or 0
+
+    def _encode(self, text: str, prompt: str) -> tuple[list[int], list[int]]:
+        """Token ids, and the positions whose logits carry the score (PRM only)."""
+        raise NotImplementedError
+
+    def _forward(self, ids: Any, mask: Any, positions: list[list[int]]) -> list[Any]:
+        """Raw model output per sample (PRM: its step scores; ORM: its score)."""
+        raise NotImplementedError
+
+    def _reward(self, raw: Any) -> float:
+        return float(raw)
+
+    def score(self, texts: list[str], prompts: list[str]) -> list[tuple[float, float]]:
+        """(reward, seconds) for each text, given the problem it answers."""
+        return [(self._reward(raw), s) for raw, s in self._run(texts, prompts)]
+
+    def _run(self, texts: list[str], prompts: list[str]) -> list[tuple[Any, float]]:
+        import torch
+
+        if len(texts) != len(prompts):
+            raise ValueError(f"{len(texts)} texts but {len(prompts)} prompts")
+        encoded, enc_s = [], []
+        for text, prompt in zip(texts, prompts):
+            t0 = time.perf_counter()
+            encoded.append(self._encode(text, prompt))
+            enc_s.append(time.perf_counter() - t0)
+        out: list[tuple[Any, float]] = [(None, 0.0)] * len(texts)
+        # Similar lengths together: less padding, so less wasted compute.
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i][0]))
+        device = self.model.device
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b : b + self.batch_size]
+            t0 = time.perf_counter()
+            width = max(len(encoded[i][0]) for i in batch)
+            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):  # right padding: causal positions stay unchanged
+                n = len(encoded[i][0])
+                ids[row, :n] = torch.tensor(encoded[i][0])
+                mask[row, :n] = 1
+            with torch.inference_mode():
+                raws = self._forward(ids.to(device), mask.to(device), [encoded[i][1] for i in batch])
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            batch_s = time.perf_counter() - t0
+            tokens = sum(len(encoded[i][0]) for i in batch)
+            for i, r in zip(batch, raws):
+                out[i] = (r, enc_s[i] + batch_s * len(encoded[i][0]) / tokens)
+        return out
+
+
+class ProcessRewardModel(RewardModel):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, aggregation: str = "last") -> None:
+        super().__init__(model, tokenizer, batch_size)
+        aggregate([1.0], aggregation)  # validate early, not after an hour of scoring
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("the PRM's tokenizer has no chat template; the step convention needs one")
+        self.aggregation = aggregation
+        self.plus_id = tokenizer.encode("+", add_special_tokens=False)[-1]
+        self.minus_id = tokenizer.encode("-", add_special_tokens=False)[-1]
+
+    def step_scores(self, texts: list[str], prompts: list[str]) -> list[list[float]]:
+        """Per-step P("+") of each text (what ``score`` aggregates)."""
+        return [raw for raw, _ in self._run(texts, prompts)]
+
+    def _reward(self, raw: list[float]) -> float:
+        return aggregate(raw, self.aggregation)
+
+    def _render(self, conversation: list[dict[str, str]], generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=generation_prompt)
+
+    def _encode(self, text: str, prompt: str) -> tuple[list[int], list[int]]:
+        conversation: list[dict[str, str]] = []
+        plus_chars = []
+        for k, step in enumerate(split_steps(text)):
+            conversation.append({"role": "user", "content": f"{prompt} {step}" if k == 0 else step})
+            # The rendered prefix up to the assistant header ends where this step's "+" begins.
+            plus_chars.append(len(self._render(conversation, True)))
+            conversation.append({"role": "assistant", "content": "+"})
+        full = self._render(conversation, False)
+        if any(full[c : c + 1] != "+" for c in plus_chars):
+            raise ValueError("the PRM's chat template does not render conversations prefix by prefix")
+        enc = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+        starts = [s for s, _ in enc["offset_mapping"]]
+        # Token holding each "+": the last token starting at or before it; its logit comes one
+        # position earlier (the position trained to predict "+" / "-").
+        positions = [_last_at_or_before(starts, c) - 1 for c in plus_chars]
+        return list(enc["input_ids"]), positions
+
+    def _forward(self, ids: Any, mask: Any, positions: list[list[int]]) -> list[list[float]]:
+        import torch
+
+        keep = sorted({p for ps in positions for p in ps})
+        column = {p: j for j, p in enumerate(keep)}
+        # Only the scored positions go through the LM head (full-vocabulary logits for every
+        # token of a long batch would cost GBs).
+        logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=torch.tensor(keep, device=ids.device)).logits
+        pair = logits[..., [self.plus_id, self.minus_id]].float().softmax(dim=-1)[..., 0].cpu()
+        return [[float(pair[row, column[p]]) for p in ps] for row, ps in enumerate(positions)]
+
+
+def _last_at_or_before(starts: list[int], char: int) -> int:
+    lo, hi = 0, len(starts)
+    while lo < hi:  # bisect_right over token start offsets
+        mid = (lo + hi) // 2
+        if starts[mid] <= char:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+class OutcomeRewardModel(RewardModel):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
+        super().__init__(model, tokenizer, batch_size)
+        if model.config.num_labels not in (1, 2):
+            raise ValueError(f"an ORM needs 1 or 2 labels, this model has {model.config.num_labels}")
+        # Sequence classifiers read the last non-pad token, so they must know the pad id.
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.pad_id
+
+    def _encode(self, text: str, prompt: str) -> tuple[list[int], list[int]]:
+        if getattr(self.tokenizer, "chat_template", None):
+            chat = [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+            rendered = self.tokenizer.apply_chat_template(chat, tokenize=False)
+            return list(self.tokenizer(rendered, add_special_tokens=False)["input_ids"]), []
+        return list(self.tokenizer(f"{prompt}\n\n{text}")["input_ids"]), []
+
+    def _forward(self, ids: Any, mask: Any, positions: list[list[int]]) -> list[float]:
+        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        # Probabilities, so rm_weighted can sum them (raw scores may be negative).
+        probs = logits[:, 0].sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=-1)[:, 1]
+        return [float(p) for p in probs.cpu()]
+
+
+def _get(cfg: Any, name: str, default: Any = None) -> Any:
+    return cfg.get(name, default) if isinstance(cfg, Mapping) else getattr(cfg, name, default)
+
+
+def load_reward_model(cfg: Any) -> RewardModel:
+    """Load the reward model named by a ``selection.reward`` config (dataclass, DictConfig or dict).
+
+    bf16 on CUDA and on CPU (an 8B PRM does not fit a 24 GB machine in fp32; bf16 is fast on
+    these CPUs), on the GPU when there is one.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    path, kind = _get(cfg, "model"), _get(cfg, "kind", "prm")
+    if not path:
+        raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
+    if kind not in KINDS:
+        raise ValueError(f"unknown reward model kind {kind!r}; expected one of {KINDS}")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    auto = AutoModelForCausalLM if kind == "prm" else AutoModelForSequenceClassification
+    model = auto.from_pretrained(path, dtype=torch.bfloat16).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    batch_size = int(_get(cfg, "batch_size", 8))
+    if kind == "prm":
+        return ProcessRewardModel(model, tokenizer, batch_size, _get(cfg, "aggregation", "last"))
+    return OutcomeRewardModel(model, tokenizer, batch_size)
+
+
+# ---------------------------------------------------------------- CLI: score a run directory
+
+_CHUNK = 256  # samples per score() call, so progress shows and an interruption keeps work
+
+
+def _questions(config: Mapping[str, Any], data_dir: str | None) -> dict[str, str]:
+    from harness.data import load_problems
+
+    data = dict(config["data"], limit=None, shard=None)
+    if data_dir:
+        data["dir"] = data_dir
+    return {p.problem_id: p.question for p in load_problems(data)}
+
+
+def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
+    """Fill ``reward``/``reward_s`` of the finished problems' samples; returns how many were scored.
+
+    Only null rewards are scored unless ``rescore``, so a rerun after an interruption resumes.
+    """
+    from harness.store import PROBLEMS_FILE, TRAJECTORIES_FILE, read_jsonl, write_jsonl_atomic
+
+    finished = {p["problem_id"] for p in read_jsonl(run_dir / PROBLEMS_FILE)}
+    path = run_dir / TRAJECTORIES_FILE
+    records = read_jsonl(path)  # drops a torn last line, as resuming the run would
+    todo = [r for r in records if r["problem_id"] in finished and (rescore or r.get("reward") is None)]
+    missing = {r["problem_id"] for r in todo} - set(questions)
+    if missing:
+        raise ValueError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}")
+    for r in todo if rescore else ():  # old scores go first: an interrupted rescore never mixes models
+        r.update(reward=None, reward_s=None)
+    done = 0
+    try:
+        for c in range(0, len(todo), _CHUNK):
+            chunk = todo[c : c + _CHUNK]
+            scores = rm.score([r["text"] for r in chunk], [questions[r["problem_id"]] for r in chunk])
+            for r, (reward, seconds) in zip(chunk, scores):
+                r.update(reward=reward, reward_s=seconds)
+            done += len(chunk)
+            print(f"scored {done}/{len(todo)} samples", file=sys.stderr)
+    finally:
+        if done or rescore:  # keep what was scored even when interrupted
+            write_jsonl_atomic(path, records)
+    return done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.reward", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--model", help="hub id or local path (default: the run's selection.reward.model)")
+    ap.add_argument("--kind", choices=KINDS)
+    ap.add_argument("--aggregation", choices=AGGREGATIONS)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--data-dir", help="folder holding <dataset>/<file>, if not where the run read it")
+    ap.add_argument("--rescore", action="store_true", help="score every sample again, not just null ones")
+    ap.add_argument("--force", action="store_true", help="score a run whose status is still 'running'")
+    args = ap.parse_args(argv)
+
+    run_json = args.run_dir / "run.json"
+    if not run_json.is_file():
+        print(f"error: {args.run_dir} is not a run directory (no run.json)", file=sys.stderr)
+        return 2
+    run = json.loads(run_json.read_text(encoding="utf-8"))
+    if run.get("status") == "running" and not args.force:
+        # The runner appends to trajectories.jsonl; a rewrite now would lose its lines.
+        print(f"error: {args.run_dir} is still running; score it when done (or --force if it died)", file=sys.stderr)
+        return 2
+    cfg = dict(run["config"].get("selection", {}).get("reward") or {})
+    for name in ("model", "kind", "aggregation", "batch_size"):
+        if getattr(args, name) is not None:
+            cfg[name] = getattr(args, name)
+    cfg.setdefault("kind", "prm")
+    cfg.setdefault("aggregation", "last")
+    used = {k: cfg.get(k) for k in ("model", "kind", "aggregation")}
+    meta = args.run_dir / "reward.json"
+    if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != used and not args.rescore:
+        # Mixing two reward models' scores in one run would make rm_weighted meaningless.
+        print(f"error: {args.run_dir} was scored with {meta.read_text().strip()}; use --rescore to replace", file=sys.stderr)
+        return 2
+    try:
+        questions = _questions(run["config"], args.data_dir)
+        rm = load_reward_model(cfg)
+        meta.write_text(json.dumps(used) + "\n", encoding="utf-8")
+        n = score_run(args.run_dir, rm, questions, args.rescore)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.run_dir}: scored {n} samples with {used['model']} ({used['kind']}, {used['aggregation']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
