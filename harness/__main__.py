@@ -10,11 +10,14 @@ Examples:
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import register
@@ -32,11 +35,18 @@ def main(cfg: DictConfig) -> None:
     from harness.runner import Runner
     from harness.summary import format_summary
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    device = nullcontext()
+    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.runner.exclusive_device and "SLURM_JOB_ID" not in os.environ:
+        from harness.devices import claim_device
+
+        device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
     try:
         if cfg.run.resume and not (Path(cfg.run.resume) / "run.json").exists():
             raise FileNotFoundError(f"run.resume={cfg.run.resume}: no run.json there, nothing to resume")
-        summary = Runner(cfg, run_dir).run()
+        with device:
+            summary = Runner(cfg, run_dir).run()
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

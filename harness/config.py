@@ -6,11 +6,12 @@ ConfigStore as ``harness_schema`` and the primary ``conf/config.yaml`` extends i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -88,9 +89,12 @@ class SelectionConfig:
 
 @dataclass
 class RunnerConfig:
-    # Upper bound on samples in flight per problem; on CPU it is the concurrency itself,
-    # on GPU the backend lowers it to what fits in free memory.
-    concurrency: int = 8
+    # Samples in flight per problem ("as many as fit"). None: on an accelerator, what fits in
+    # free memory (at most max_concurrency); on CPU, cpu_concurrency. A number is used as is on
+    # CPU and as a cap on an accelerator.
+    concurrency: int | None = None
+    max_concurrency: int = 1024
+    cpu_concurrency: int = 8
     # torch intra-op threads on CPU (None: torch's default). With another process busy,
     # 2 threads collapse while 1 holds, so this is a knob, not a constant.
     threads: int | None = None
@@ -99,6 +103,9 @@ class RunnerConfig:
     grade_timeout_s: float = 5.0
     warmup: bool = True
     progress: bool = True
+    # In a local multirun, hold one GPU (or the CPU) exclusively per job so jobs never share a
+    # device while being timed (harness/devices.py). Ignored under SLURM.
+    exclusive_device: bool = True
 
 
 @dataclass
@@ -120,5 +127,22 @@ class HarnessConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
+def _shard_tag(shard: str | None) -> str:
+    return "" if shard in (None, "None", "null") else "_shard" + str(shard).replace("/", "of")
+
+
+# Overrides that do not change what a job measures stay out of its directory name.
+_UNTAGGED = ("runner.", "run.", "hydra", "data.limit=", "data.dir=")
+
+
+def _overrides_tag(override_dirname: str) -> str:
+    # Other overrides (seed=1, sampling.temperature=0.6...) keep jobs of a sweep apart.
+    items = re.split(r",(?=[\w.+~/-]+=)", override_dirname) if override_dirname else []
+    kept = [item.replace("/", "-") for item in items if not item.lstrip("+~").startswith(_UNTAGGED)]
+    return "_" + ",".join(kept) if kept else ""
+
+
 def register() -> None:
     ConfigStore.instance().store(name="harness_schema", node=HarnessConfig)
+    OmegaConf.register_new_resolver("shard_tag", _shard_tag, replace=True)
+    OmegaConf.register_new_resolver("overrides_tag", _overrides_tag, replace=True)

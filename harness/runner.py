@@ -100,6 +100,11 @@ class Runner:
         pending = [p for p in self.problems if p.problem_id not in store.done]
         if store.resumed:
             log.info("resuming %s: %d of %d problems done", store.dir, len(store.done), len(self.problems))
+        if not pending and store.meta.get("status") == "done":
+            log.info("%s is complete: nothing to do", store.dir)
+            from harness.summary import summarize_run
+
+            return summarize_run(store.dir)
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
                           **describe_environment())
         backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens, cfg.seed)

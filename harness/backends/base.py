@@ -16,6 +16,10 @@ from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 
 FinishReason = Literal["stop", "length"]
 
+# Llama-3.x templates stamp today's date into the system header unless given one: pin it (to the
+# template's own default) so a prompt never depends on the day it runs.
+CHAT_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -70,13 +74,31 @@ class Backend(ABC):
     def load(self) -> None:
         """Load weights and tokenizer (before any clock starts)."""
 
-    @abstractmethod
     def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of the chat-formatted prompt, ending where the assistant starts."""
+        """Token ids of the chat-formatted prompt, ending where the assistant starts.
+
+        Backends set ``self.tokenizer`` (a transformers tokenizer) in ``load``.
+        """
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                                  **CHAT_TEMPLATE_KWARGS)
+        # The template already holds BOS; adding special tokens again would double it.
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     @abstractmethod
     def max_concurrency(self, prompt_tokens: int) -> int:
-        """As many samples as fit at once for a prompt of this length, capped by config."""
+        """As many samples as fit at once for a prompt of this length (see ``choose_concurrency``)."""
+
+    def choose_concurrency(self, fits: int | None) -> int:
+        """The run's concurrency from config and, on an accelerator, what fits in its memory.
+
+        ``fits`` is None on CPU, where memory is not the limit: ``runner.concurrency`` or else
+        ``runner.cpu_concurrency``. On an accelerator: what fits, capped by
+        ``runner.concurrency`` or else ``runner.max_concurrency``.
+        """
+        cfg = self.runner_cfg
+        if fits is None:
+            return cfg.concurrency or cfg.cpu_concurrency
+        return max(1, min(fits, cfg.concurrency or cfg.max_concurrency))
 
     @abstractmethod
     def session(self, prompt_ids: list[int], concurrency: int) -> Session:

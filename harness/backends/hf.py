@@ -65,15 +65,9 @@ class HFBackend(Backend):
         self.stop = StopChecker(self.tokenizer, list(self.sampling.stop))
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
 
-    def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        # The template already holds BOS; adding special tokens again would double it.
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
     def max_concurrency(self, prompt_tokens: int) -> int:
-        cap = self.runner_cfg.concurrency
         if self.device.type != "cuda":
-            return cap
+            return self.choose_concurrency(None)
         # Measure one sample's cache at the longest length it can reach (KV grows with tokens,
         # Mamba state does not), then fill 90% of free memory, leaving room for logits.
         with torch.no_grad():
@@ -84,7 +78,7 @@ class HFBackend(Backend):
         per_sample = short + per_token * 2 * (prompt_tokens + self.max_new_tokens)
         per_sample += 4 * self.model.config.vocab_size * 4  # fp32 logits and sampling buffers
         free, _ = torch.cuda.mem_get_info(self.device)
-        return max(1, min(cap, int(0.9 * free // per_sample)))
+        return self.choose_concurrency(int(0.9 * free // per_sample))
 
     def _prefill(self, prompt_ids: list[int]):
         out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)

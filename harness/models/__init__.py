@@ -16,6 +16,8 @@ BUILTINS = {
     "tiny_llama": "harness.models.tiny:build_tiny_llama",
     "tiny_mamba": "harness.models.tiny:build_tiny_mamba",
     "smollm2": "harness.models.smollm2:build_smollm2",
+    "tiny_hybrid": "harness.models.mamba_in_llama:build_tiny_hybrid",
+    "tiny_pure_mamba": "harness.models.mamba_in_llama:build_tiny_pure_mamba",
 }
 
 

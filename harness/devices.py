@@ -1,0 +1,60 @@
+"""One job per accelerator: jobs of a local sweep queue for a free GPU (or for the CPU).
+
+submitit's local executor starts every job of a sweep at once and shows each the same GPUs.
+Timings are only comparable when jobs do not share a device, so each job takes an exclusive
+lock on one device before touching it and narrows CUDA_VISIBLE_DEVICES to that device; jobs
+without a free device wait. Locks are per host and die with their process, so a killed job
+never leaves a device blocked. Under SLURM the scheduler already isolates jobs: no locking.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def visible_devices() -> list[str]:
+    """GPU ids this process may use; empty on a CPU-only machine."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+@contextmanager
+def claim_device(lock_dir: Path, poll_s: float = 1.0) -> Iterator[str]:
+    """Hold one device ("cpu" when there is no GPU) exclusively for the duration of the block."""
+    devices = visible_devices() or ["cpu"]
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    while True:
+        for device in devices:
+            handle = (lock_dir / f"{host}-{device}.lock").open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            before = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if device != "cpu":
+                os.environ["CUDA_VISIBLE_DEVICES"] = device
+            try:
+                yield device
+            finally:
+                if before is None:
+                    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+                else:
+                    os.environ["CUDA_VISIBLE_DEVICES"] = before
+                handle.close()
+            return
+        time.sleep(poll_s)

@@ -1,0 +1,194 @@
+"""MambaInLlama checkpoints: load them (hub id or local dir) and build tiny random ones.
+
+On disk (JunxiongWang/MambaInLlama{1B,3B}_{Distill,SFT}_MATH and kin): ``config.json`` (the
+teacher's Llama config), ``mamba_config.json`` (Mamba sizes and ``attn_layers``), safetensors
+(sharded with an index or not) whose names follow the training code, e.g.
+
+    model.layers.N.mamba.in_proj_x.weight, ...B_proj, C_proj, dt_proj_down, dt_proj, A_log, D, conv1d, out_proj
+    model.layers.N.self_attn.q_proj.weight (attention layers), model.layers.N.mlp.gate_proj.weight
+
+and the tokenizer with its chat template. ``to_internal`` maps any supported ``Layout`` to the
+model's fused parameters; ``to_checkpoint`` maps back (the builders write with it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from harness.models.mamba_config import HybridConfig, Layout
+from harness.models.mamba_model import MambaInLlamaForCausalLM
+
+CONFIG_FILE, MAMBA_CONFIG_FILE = "config.json", "mamba_config.json"
+# The real 3B/1B checkpoints' layout (file sizes and index size match it, see docs/mamba.md).
+MATH_LAYOUT = Layout(mixer="mamba1", mamba_proj="split", attn="hf")
+
+
+def _fusions(cfg: HybridConfig, layout: Layout, attention: bool) -> dict[str, list[tuple[str, int]]]:
+    """Internal parameter (under a layer) -> its checkpoint tensors and their row counts."""
+    if attention:
+        q, kv = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
+        if layout.attn == "mha":
+            return {"self_attn.qkv_proj.weight": [("mha.in_proj.weight", q + 2 * kv)],
+                    "self_attn.o_proj.weight": [("mha.out_proj.weight", cfg.d_model)]}
+        parts = (("q", q), ("k", kv), ("v", kv))
+        return {"self_attn.qkv_proj.weight": [(f"self_attn.{n}_proj.weight", rows) for n, rows in parts]}
+    if layout.mixer == "mamba1" and layout.mamba_proj == "split":
+        parts = (("in_proj_z", cfg.d_inner), ("in_proj_x", cfg.d_xb), ("B_proj", cfg.d_xb), ("C_proj", cfg.d_inner),
+                 ("dt_proj_down", cfg.dt_rank))
+        return {"mamba.in_proj.weight": [(f"mamba.{n}.weight", r) for n, r in parts]}
+    return {}
+
+
+def to_internal(tensors: dict[str, Tensor], cfg: HybridConfig, layout: Layout) -> dict[str, Tensor]:
+    # Older transformers saved RoPE's inv_freq buffer; it is recomputed from the config.
+    out = {k: v for k, v in tensors.items() if not k.endswith("rotary_emb.inv_freq")}
+    for i in range(cfg.n_layer):
+        prefix = f"model.layers.{i}."
+        for name, parts in _fusions(cfg, layout, i in cfg.attn_layers).items():
+            out[prefix + name] = torch.cat([out.pop(prefix + part) for part, _ in parts])
+    if cfg.tie_word_embeddings:
+        out["lm_head.weight"] = out["model.embed_tokens.weight"]
+    return out
+
+
+def to_checkpoint(state_dict: dict[str, Tensor], cfg: HybridConfig, layout: Layout) -> dict[str, Tensor]:
+    out = dict(state_dict)
+    if cfg.tie_word_embeddings:
+        del out["lm_head.weight"]
+    for i in range(cfg.n_layer):
+        prefix = f"model.layers.{i}."
+        for name, parts in _fusions(cfg, layout, i in cfg.attn_layers).items():
+            pieces = out.pop(prefix + name).split([rows for _, rows in parts])
+            out.update({prefix + part: piece for (part, _), piece in zip(parts, pieces)})
+    return out
+
+
+def local_dir(path: str, revision: str | None = None) -> Path:
+    """A local checkpoint directory; a hub id is downloaded (product path only, never in tests)."""
+    if Path(path).is_dir():
+        return Path(path)
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path):
+        raise FileNotFoundError(f"model.path {path!r} is neither a local directory nor a hub id")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.bin", "tokenizer*", "*.jinja"]
+    return Path(snapshot_download(path, revision=revision, allow_patterns=patterns))
+
+
+def weight_files(directory: Path) -> list[Path]:
+    """Safetensors (sharded or not) or, as the older 8B repos ship, pytorch_model*.bin."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (directory / index).exists():
+            shards = json.loads((directory / index).read_text())["weight_map"].values()
+            return [directory / f for f in sorted(set(shards))]
+    files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
+    return files
+
+
+def read_checkpoint(directory: Path) -> tuple[HybridConfig, Layout, dict[str, Tensor]]:
+    """Config, layout and every tensor (on CPU, as stored) of a checkpoint directory."""
+    from safetensors.torch import load_file
+
+    for name in (CONFIG_FILE, MAMBA_CONFIG_FILE):
+        if not (directory / name).exists():
+            raise FileNotFoundError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
+    tensors: dict[str, Tensor] = {}
+    for file in weight_files(directory):
+        tensors.update(load_file(file) if file.suffix == ".safetensors"
+                       else torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+    layout = Layout.detect(tensors)
+    cfg = HybridConfig.from_dicts(json.loads((directory / CONFIG_FILE).read_text()),
+                                  json.loads((directory / MAMBA_CONFIG_FILE).read_text()), layout)
+    return cfg, layout, tensors
+
+
+def load_model(directory: Path, dtype: torch.dtype, device: torch.device) -> tuple[MambaInLlamaForCausalLM, Layout]:
+    cfg, layout, tensors = read_checkpoint(directory)
+    with torch.device("meta"):
+        model = MambaInLlamaForCausalLM(cfg)
+    state = {k: v.to(device=device, dtype=dtype) for k, v in to_internal(tensors, cfg, layout).items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    if cfg.tie_word_embeddings:
+        model.tie_weights()
+    return model.eval().requires_grad_(False), layout
+
+
+@torch.no_grad()
+def random_init_(model: MambaInLlamaForCausalLM, seed: int = 0) -> None:
+    """Deterministic random weights with a trained model's ranges: unit-scale activations,
+    decays and step sizes that make the state matter over a few tokens."""
+    gen = torch.Generator(model.device).manual_seed(seed)
+    rand = lambda t: torch.rand(t.shape, generator=gen, device=t.device, dtype=torch.float32)
+    randn = lambda t: torch.randn(t.shape, generator=gen, device=t.device, dtype=torch.float32)
+    for name, p in model.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        if name.endswith("norm.weight"):
+            value = 1 + 0.1 * randn(p)
+        elif leaf == "A_log":
+            value = torch.log(1 + 15 * rand(p))
+        elif leaf == "D":
+            value = 1 + 0.1 * randn(p)
+        elif name.endswith("dt_proj.bias") or leaf == "dt_bias":
+            value = -1.5 * rand(p)  # softplus of it (twice it, for Mamba-1) well inside (0, 1)
+        elif name.endswith("conv1d.bias"):
+            value = 0.1 * randn(p)
+        else:  # projections, conv kernels, embeddings (logits ~ unit scale through the tied head)
+            value = randn(p) / math.sqrt(p[0].numel())
+        p.copy_(value)
+
+
+def write_checkpoint(model: MambaInLlamaForCausalLM, layout: Layout, out_dir: Path, tokenizer=None) -> None:
+    """config.json + mamba_config.json + model.safetensors (+ generation_config.json for a tokenizer)."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = {}
+    if tokenizer is not None:
+        # End-of-turn and end-of-text both end a sample, as for Llama-3-Instruct.
+        eos = [tokenizer.convert_tokens_to_ids(t) for t in ("<|eot_id|>", "<|end_of_text|>")]
+        ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos}
+        (out_dir / "generation_config.json").write_text(json.dumps(ids, indent=2))
+    config, mamba = model.cfg.to_dicts(**ids)
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    (out_dir / MAMBA_CONFIG_FILE).write_text(json.dumps(mamba, indent=4))
+    tensors = to_checkpoint(model.state_dict(), model.cfg, layout)
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, out_dir / "model.safetensors")
+
+
+def tiny_config(vocab_size: int, attn_layers: tuple[int, ...], mixer: str = "mamba1", attn: str = "hf",
+                n_layer: int = 4) -> HybridConfig:
+    """A few-KB model with every feature of the real ones: GQA, grouped x/B, tied head, llama3 RoPE."""
+    rope = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64}
+    return HybridConfig(
+        vocab_size=vocab_size, d_model=64, n_layer=n_layer, intermediate_size=128, n_heads=4, n_kv_heads=2,
+        head_dim=16, rms_norm_eps=1e-5, rope_theta=10000.0, rope_scaling=rope if attn == "hf" else None,
+        tie_word_embeddings=True, attn_layers=attn_layers, mixer=mixer, d_inner=64, d_xb=32, d_state=16, d_conv=4,
+        dt_rank=4, conv_bias=True, repeat_kv_before_conv=mixer == "mamba1")
+
+
+def build_tiny(out_dir: Path, attn_layers: tuple[int, ...], layout: Layout = MATH_LAYOUT, seed: int = 0) -> None:
+    from harness.models.tiny import make_tokenizer
+
+    tokenizer = make_tokenizer(out_dir)
+    model = MambaInLlamaForCausalLM(tiny_config(len(tokenizer), attn_layers, layout.mixer, layout.attn))
+    random_init_(model, seed)
+    write_checkpoint(model, layout, out_dir, tokenizer)
+
+
+def build_tiny_hybrid(out_dir: Path) -> None:
+    """Tiny random hybrid in the released MATH checkpoints' layout: attention in 2 of 4 layers."""
+    build_tiny(out_dir, attn_layers=(1, 3))
+
+
+def build_tiny_pure_mamba(out_dir: Path) -> None:
+    """Tiny random pure-Mamba model (empty attn_layers)."""
+    build_tiny(out_dir, attn_layers=())

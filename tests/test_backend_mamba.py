@@ -1,0 +1,175 @@
+"""mamba backend on tiny random MambaInLlama checkpoints (CPU, pure-torch reference path)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT, harness_cmd
+
+from harness.backends.mamba import MambaBackend
+from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+
+MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models are all per-op overhead; a second thread only adds contention on shared CPUs.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, **sampling) -> MambaBackend:
+    b = MambaBackend(ModelConfig(name=name, path=f"builtin:{name}", backend="mamba", dtype="float32",
+                                 options=options or {}),
+                     SamplingConfig(**{"temperature": 0.0, **sampling}), RunnerConfig(concurrency=concurrency),
+                     max_new_tokens, seed=0)
+    b.load()
+    return b
+
+
+@torch.inference_mode()
+def naive_greedy(b: MambaBackend, prompt: list[int]) -> tuple[str, int, str]:
+    """Greedy decoding by recomputing the full forward for every token: no state, no slots."""
+    ids, out = list(prompt), []
+    while len(out) < b.max_new_tokens:
+        token = int(b.model(torch.tensor([ids]))[0, -1].argmax())
+        ids.append(token)
+        out.append(token)
+        if token in b.eos:
+            return b.stop.finalize(out), len(out), "stop"
+    return b.stop.finalize(out), len(out), "length"
+
+
+def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
+    """Start two samples, two more at step ``stagger_at``, refill every finished slot."""
+    outputs, steps, started = [], 0, 2
+    session.add(2)
+    while session.in_flight:
+        finished = session.step()
+        steps += 1
+        outputs += finished
+        if steps == stagger_at:
+            session.add(2)
+            started += 2
+        refill = min(len(finished), total - started, slots - session.in_flight)
+        if refill > 0:
+            session.add(refill)
+            started += refill
+    return outputs
+
+
+@pytest.mark.parametrize("name", ["tiny_hybrid", "tiny_pure_mamba"])
+def test_greedy_slots_match_naive_full_forward_decoding(name):
+    b = backend(name)
+    prompt = b.render_prompt(MESSAGES)
+    expected = naive_greedy(b, prompt)
+    outputs = drive(b.session(prompt, 4), total=9, slots=4)
+    assert [(o.text, o.n_tokens, o.finish_reason) for o in outputs] == [expected] * 9
+
+
+def test_no_sample_lost_or_duplicated_when_many_finish_in_one_step():
+    b = backend(max_new_tokens=4, concurrency=8, temperature=1.0)
+    b.eos = set(range(0, len(b.tokenizer), 3))  # a third of the vocabulary ends a sample
+    session = b.session(b.render_prompt(MESSAGES), 8)
+    session.add(8)
+    started, finished, most_at_once = 8, [], 0
+    for _ in range(30):
+        done = session.step()
+        finished += done
+        most_at_once = max(most_at_once, len(done))
+        session.add(len(done))
+        started += len(done)
+        assert session.in_flight == 8
+    in_flight_tokens = sum(len(s) for s in session.samples if s is not None)
+    assert session.abort() + len(finished) == started
+    assert most_at_once >= 4
+    assert all(1 <= f.n_tokens <= 4 for f in finished) and {f.finish_reason for f in finished} == {"stop", "length"}
+    assert session.tokens_generated == sum(f.n_tokens for f in finished) + in_flight_tokens
+    assert session.in_flight == 0 and session.step() == []
+
+
+def test_max_new_tokens_ends_with_length_and_stop_string_cuts():
+    b = backend(max_new_tokens=5)
+    b.eos = set()
+    session = b.session(b.render_prompt(MESSAGES), 2)
+    session.add(2)
+    finished = [f for _ in range(5) for f in session.step()]
+    assert [(f.n_tokens, f.finish_reason) for f in finished] == [(5, "length")] * 2
+    assert session.in_flight == 0 and session.tokens_generated == 10
+
+    b = backend(max_new_tokens=24)
+    prompt = b.render_prompt(MESSAGES)
+    text, _, _ = naive_greedy(b, prompt)
+    stop = text[len(text) // 2: len(text) // 2 + 2]
+    b.stop = type(b.stop)(b.tokenizer, [stop])
+    session = b.session(prompt, 1)
+    session.add(1)
+    finished = []
+    while session.in_flight:
+        finished += session.step()
+    assert finished[0].finish_reason == "stop" and finished[0].text == text[: text.find(stop)]
+
+
+def test_slots_are_reused_across_problems_until_the_shape_changes():
+    b = backend(options={"max_len_multiple": 32})
+    prompt = b.render_prompt(MESSAGES)
+    first = b.session(prompt, 4).engine
+    assert b.session(prompt + [5], 4).engine is first  # same slots, same (CUDA) graph
+    assert b.session(prompt + [5] * 40, 4).engine is not first  # longer than the slots hold
+    assert b.session(prompt, 2).engine.batch == 2
+    assert b.max_concurrency(len(prompt)) == 4  # CPU: the configured concurrency
+    info = b.describe()
+    assert info["kernels"] == "torch reference" and info["mixer"] == "mamba1" and info["attn_layers"] == [1, 3]
+
+
+def test_unknown_option_is_an_error():
+    with pytest.raises(ValueError, match="unknown model.options"):
+        backend(options={"gpu_mem": 0.5})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mamba_ssm") is not None, reason="mamba-ssm is installed")
+def test_missing_mamba_ssm_is_a_one_line_install_hint():
+    from harness.models.mamba_kernels import load_kernels
+
+    with pytest.raises(ImportError) as err:
+        load_kernels()
+    assert "pip install 'harness[mamba]'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
+    spec = importlib.util.spec_from_file_location("mamba_models", ROOT / "bench" / "mamba_models.py")
+    mamba_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mamba_models)
+    assert mamba_models.main(["--tiny", "--device", "cpu", "--batches", "3", "--prompt", "6", "--new-tokens", "4"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    checks = [r for r in lines if r["bench"] == "check"]
+    assert {r["model"] for r in checks} == {"hybrid-mamba1", "pure-mamba1", "hybrid-mamba2", "pure-mamba2"}
+    assert all(r["decode_vs_forward_max_abs"] < 1e-4 for r in checks)
+    assert all(r["tokens_per_s"] > 0 for r in lines if r["bench"] == "decode")
+    if not torch.cuda.is_available():
+        proc = subprocess.run([sys.executable, "bench/mamba_models.py"], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        assert proc.returncode == 1 and len(proc.stdout.strip().splitlines()) == 1 and "CUDA" in proc.stdout
+
+
+def test_tiny_hybrid_end_to_end(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(harness_cmd("model=tiny_hybrid", "budget=5s", "data.limit=2", f"hydra.run.dir={run_dir}",
+                                      "runner.threads=1", "runner.progress=false"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ.copy(), check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "done" and meta["backend"]["kernels"] == "torch reference"
+    problems = [json.loads(line) for line in (run_dir / "problems.jsonl").read_text().splitlines()]
+    assert len(problems) == 2 and all(p["gen_tokens"] > 0 for p in problems)
+    trajectories = [json.loads(line) for line in (run_dir / "trajectories.jsonl").read_text().splitlines()]
+    assert all(t["t_end_s"] <= 5.0 and t["finish_reason"] in ("stop", "length") for t in trajectories)
