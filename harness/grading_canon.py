@@ -1,0 +1,312 @@
+"""Answer strings to canons: normalisation, structure, and plain numbers without sympy.
+
+An answer is normalised (delimiters, spacing, units, degrees, percent, dollars), split into its
+structure (lists, tuples, intervals, sets, unions, equations, inequalities) and each leaf becomes
+a canon (see `harness.grading_compare`). The leaf parser is a parameter: the calling process
+passes `fast_leaf` (numbers, fractions, mixed numbers, scientific notation; no sympy), the worker
+processes pass the sympy parser of `harness.grading_sympy`, so both build identical canons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from fractions import Fraction
+from functools import lru_cache
+
+from harness.grading_compare import ZERO, Canon, Rejected, equation, interval
+
+Leaf = Callable[[str], Canon]
+
+MAX_LEN = 400  # normalised characters; real answers are far shorter, parsers are super-linear
+MAX_DEPTH = 24  # bracket nesting
+
+
+class NeedSympy(Exception):
+    """The fast leaf parser cannot handle this leaf; a worker must."""
+
+
+# ---------------------------------------------------------------- normalisation
+
+_UNICODE = str.maketrans({"−": "-", "–": "-", "×": r"\times ", "·": r"\cdot ", "π": r"\pi ",
+                          "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "°": ""})
+_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+_SUBS = [
+    (re.compile(r"\\[dtc]frac(?![a-zA-Z])"), r"\\frac"),
+    (re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?:\.|(?![a-zA-Z]))"), ""),
+    (re.compile(r"\\(?:displaystyle|textstyle|quad|qquad)(?![a-zA-Z])"), " "),
+    (re.compile(r",\\!\s*"), ","),  # 10,\!080: a thousands separator, whatever the spacing
+    (re.compile(r"(?<!\\)\\[!,;:> ]|~"), " "),  # spacing, but not the row break \\
+    (re.compile(r"\\(?:text(?:bf|it|rm|normal|sf)?|math(?:rm|bf|it|sf)|mbox)\s*\{"), r"\\text{"),
+    (re.compile(r"\\text\{\s*([a-zA-Z])\s*\}"), r"\1"),  # \mathrm{i}, \text{e}: a letter in math
+    (re.compile(r"\\imath(?![a-zA-Z])"), "i"),
+    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])"), ""),
+    (re.compile(r"\\?%|\\?\$"), ""),
+    (re.compile(r"\\langle(?![a-zA-Z])"), "("),
+    (re.compile(r"\\rangle(?![a-zA-Z])"), ")"),
+    (re.compile(r"\\(?:infinity|inf)(?![a-zA-Z])|(?<![a-zA-Z\\])infinity(?![a-zA-Z])"), r"\\infty"),
+    (re.compile(r"\\(?:leq|leqslant|le)(?![a-zA-Z])|<="), r"\\le "),
+    (re.compile(r"\\(?:geq|geqslant|ge)(?![a-zA-Z])|>="), r"\\ge "),
+    (re.compile(r"\\lt(?![a-zA-Z])"), "<"),
+    (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
+    (re.compile(r"\s*\\text\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+"), ", "),
+]
+# A unit after the number: "\text{ cm}^2", "\mbox{inches}", "5 dollars", "3 square feet".
+_TEXT_UNIT = re.compile(r"\\text\{[^{}]*\}(?:\^\{?\d\}?)?\s*$")
+_WORD_UNIT = re.compile(r"(?<=[\d}).])\s+[a-zA-Z]{2,}\.?(?:\s+[a-zA-Z]{2,}\.?)*(?:\^\{?\d\}?)?\s*$")
+
+
+def _unwrap_delims(s: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for left, right in _DELIMS:
+            if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
+                s, changed = s[len(left) : -len(right)].strip(), True
+    return s
+
+
+def _squeeze_spaces(s: str) -> str:
+    """Drop spaces except "a b" between letters (\\cot x) and the space that marks a list ("1, 234")."""
+    s = re.sub(r",\s+", ",\x00", re.sub(r"\s+", " ", s))
+    s = re.sub(r"(?<![a-zA-Z]) | (?![a-zA-Z])", "", s)
+    return s.replace("\x00", " ")
+
+
+@lru_cache(maxsize=1 << 16)  # a run repeats the same few answers many times
+def normalize(answer: str) -> str:
+    """Formatting-only clean-up; equal outputs are equivalent answers (used as the cache key)."""
+    s = _unwrap_delims(answer.translate(_UNICODE).strip())
+    if len(s) > 4 * MAX_LEN:
+        return s  # canon() rejects it; do not spend regex time on it
+    for pattern, repl in _SUBS:
+        s = pattern.sub(repl, s)
+    s = s.strip().rstrip(".").strip()
+    for _ in range(3):  # "5 \text{ m}^2", "15 square feet": strip units only after a value
+        t = _TEXT_UNIT.sub("", s).strip()
+        t = _WORD_UNIT.sub("", t).strip()
+        if not t or t == s or t.endswith(("=", "\\")):
+            break
+        s = t
+    return _squeeze_spaces(s.rstrip(".").strip())
+
+
+# ---------------------------------------------------------------- structure
+
+_OPEN, _CLOSE = "([{", ")]}"
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_BASE = re.compile(r"(\d[0-9A-Za-z]*)_\{?(\d{1,2})\}?")
+_TEXT = re.compile(r"\\text\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z ']*")
+_CHOICE = re.compile(r"\(([A-Za-z])\)|([A-Z])\)?")
+_VAR = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?|[A-Za-z]\([a-z]\)")
+_IN = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?\\in(?![a-zA-Z])")
+_EQ = re.compile(r"(?<![<>!\\])=")
+_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,} [a-zA-Z]{2,}")
+_INEQ = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>")
+
+
+def _depth_guard(s: str) -> None:
+    depth = 0
+    for ch in s:
+        if ch in _OPEN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Rejected("nesting too deep")
+        elif ch in _CLOSE:
+            depth -= 1
+
+
+def _group_end(s: str, start: int) -> int:
+    """Index of the bracket closing the one at `start` (any bracket kinds), or -1."""
+    depth = 0
+    for i in range(start, len(s)):
+        if s[i] in _OPEN:
+            depth += 1
+        elif s[i] in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _split_top(s: str, sep: re.Pattern[str] | str) -> list[str]:
+    """Split on `sep` where it is outside all brackets."""
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif depth == 0:
+            m = sep.match(s, i) if isinstance(sep, re.Pattern) else None
+            if m or (isinstance(sep, str) and s.startswith(sep, i)):
+                end = m.end() if m else i + len(sep)
+                if m is None or end > i:
+                    parts.append(s[last:i])
+                    last = i = end
+                    continue
+        i += 1
+    parts.append(s[last:])
+    return [p.strip() for p in parts]
+
+
+def _expand_pm(item: str) -> list[str]:
+    parts = _split_top(item, re.compile(r"\\(?:pm|mp)(?![a-zA-Z])"))
+    if len(parts) != 2:
+        return [item]
+    return [f"{parts[0]}+{parts[1]}", f"{parts[0]}-{parts[1]}"]
+
+
+def _text_answer(s: str) -> str | None:
+    """A word answer or choice letter (lower case), else None."""
+    m = _TEXT.fullmatch(s)
+    inner = m.group(1).strip() if m else s
+    m2 = _CHOICE.fullmatch(inner)
+    if m2:
+        return (m2.group(1) or m2.group(2)).lower()
+    if _WORDS.fullmatch(inner) and (m or sum(c.isalpha() for c in inner) >= 2):
+        return " ".join(inner.lower().split())
+    if len(inner) == 1 and inner.isalpha() and inner not in "ei":  # e and i are numbers
+        return inner.lower()
+    return None
+
+
+def var_name(var: str) -> str:
+    """The symbol name latex2sympy gives a variable: lower case, no backslash or braces."""
+    return var.replace("\\", "").replace("{", "").replace("}", "").lower()
+
+
+def canon(s: str, leaf: Leaf) -> Canon:
+    """The canon of a normalised answer string; raises Rejected, NeedSympy or parser errors."""
+    if not s:
+        raise Rejected("empty")
+    if len(s) > MAX_LEN:
+        raise Rejected("too long")
+    _depth_guard(s)
+    return _canon(s, leaf)
+
+
+def _members(items: list[str], leaf: Leaf) -> tuple[Canon, ...]:
+    return tuple(_canon(x, leaf) for item in items for x in _expand_pm(item))
+
+
+def _canon(s: str, leaf: Leaf) -> Canon:  # one flat dispatch on the answer's shape
+    s = s.strip()
+    while s.startswith("{") and _group_end(s, 0) == len(s) - 1:
+        s = s[1:-1].strip()
+    if not s:
+        raise Rejected("empty")
+    text = _text_answer(s)
+    if text is not None:
+        return ("text", text)
+    m = _TEXT.fullmatch(s)
+    if m:
+        return _canon(m.group(1), leaf)
+    if _THOUSANDS.fullmatch(s):
+        return ("num", Fraction(s.replace(",", "")), ZERO)
+    m = _BASE.fullmatch(s)
+    if m and 2 <= int(m.group(2)) <= 36:  # a numeral in base b: its digits are the answer
+        digits = m.group(1)
+        return ("num", Fraction(int(digits)), ZERO) if digits.isdigit() else ("text", digits.lower())
+    parts = _split_top(s, "\\cup")
+    if len(parts) > 1:
+        return ("union", tuple(_canon(p, leaf) for p in parts))
+    m = _IN.match(s)
+    if m:
+        return _canon(s[m.end() :], leaf)
+    items = _split_top(s, ",")
+    if len(items) > 1:
+        return ("list", _members(items, leaf))
+    if s[0] in "([" and s[-1] in ")]" and _group_end(s, 0) == len(s) - 1:
+        items = _split_top(s[1:-1], ",")
+        if len(items) == 1:
+            return _canon(items[0], leaf)
+        members = tuple(_canon(x, leaf) for x in items)
+        if len(members) == 2 and not (s[0] == "(" and s[-1] == ")"):
+            return interval(members[0], members[1], s[0] == "(", s[-1] == ")")
+        return ("tuple", members)
+    if s.startswith("\\{") and s.endswith("\\}") and _group_end(s, 1) == len(s) - 1:
+        inner = s[2:-2].strip()
+        return ("set", _members(_split_top(inner, ","), leaf) if inner else ())
+    pm = _expand_pm(s)
+    if len(pm) == 2:
+        return ("set", tuple(_canon(x, leaf) for x in pm))
+    sides = _split_top(s, _EQ)
+    if len(sides) > 1:
+        lhs, rhs = sides[0], sides[-1]
+        if not lhs or not rhs:
+            raise Rejected("equation with an empty side")
+        if _VAR.fullmatch(lhs):
+            return ("assign", var_name(lhs), _canon(rhs, leaf))
+        return equation(_canon(lhs, leaf), _canon(rhs, leaf))
+    if _INEQ.search(s):
+        return _inequality(s, leaf)
+    if _PROSE.search(s):  # "the larger of the two" is not an expression; spare the parser
+        raise Rejected("prose")
+    return leaf(s)
+
+
+def _inequality(s: str, leaf: Leaf) -> Canon:
+    """x > a, a <= x, a < x <= b (one variable) as the interval of solutions."""
+    ops = [m.group(0).strip() for m in _INEQ.finditer(s)]
+    terms = [t.strip() for t in _INEQ.split(s)]
+    if len(terms) != len(ops) + 1 or len(ops) > 2 or not all(terms):
+        raise Rejected("inequality")
+    var_at = [i for i, t in enumerate(terms) if _VAR.fullmatch(t)]
+    if len(var_at) != 1 or (len(ops) == 2 and var_at != [1]):
+        raise Rejected("inequality")
+    less = [op in ("<", "\\le") for op in ops]
+    if len(ops) == 2 and less[0] != less[1]:
+        raise Rejected("inequality")
+    bounds = [_canon(t, leaf) for i, t in enumerate(terms) if i != var_at[0]]
+    strict = [op in ("<", ">") for op in ops]
+    if len(ops) == 2:  # a < x < b (or b > x > a)
+        lo, hi = (bounds[0], bounds[1]) if less[0] else (bounds[1], bounds[0])
+        lo_open, hi_open = (strict[0], strict[1]) if less[0] else (strict[1], strict[0])
+        return interval(lo, hi, lo_open, hi_open)
+    upper = less[0] == (var_at[0] == 0)  # x < a or a > x: the bound is an upper bound
+    if upper:
+        return interval(("inf", -1), bounds[0], True, strict[0])
+    return interval(bounds[0], ("inf", 1), strict[0], True)
+
+
+# ---------------------------------------------------------------- fast leaves
+
+_INT = r"[+-]?\d+"
+_ARG = r"(?:\{\s*([+-]?\d+)\s*\}|(\d))"
+_RE_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_RE_SCI = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,3})|(?:\\times|\\cdot|\*)10\^\{?([+-]?\d{1,3})\}?)")
+_RE_FRAC = re.compile(rf"([+-]?)\\frac{_ARG}{_ARG}")
+_RE_SLASH = re.compile(rf"({_INT})/(\d+)")
+_RE_MIXED = re.compile(rf"([+-]?)(\d+)\\frac{_ARG}{_ARG}")
+
+
+def _frac(num: str, den: str) -> Fraction:
+    if int(den) == 0:
+        raise Rejected("division by zero")
+    return Fraction(int(num), int(den))
+
+
+def fast_leaf(s: str) -> Canon:
+    """Integers, decimals, scientific notation, fractions and mixed numbers without sympy."""
+    if _RE_DEC.fullmatch(s):
+        return ("num", Fraction(s), ZERO)
+    m = _RE_SCI.fullmatch(s)
+    if m:
+        return ("num", Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or m.group(3)), ZERO)
+    m = _RE_FRAC.fullmatch(s)
+    if m:
+        value = _frac(m.group(2) or m.group(3), m.group(4) or m.group(5))
+        return ("num", -value if m.group(1) == "-" else value, ZERO)
+    m = _RE_SLASH.fullmatch(s)
+    if m:
+        return ("num", _frac(m.group(1), m.group(2)), ZERO)
+    m = _RE_MIXED.fullmatch(s)
+    if m:
+        value = int(m.group(2)) + _frac(m.group(3) or m.group(4), m.group(5) or m.group(6))
+        return ("num", -value if m.group(1) == "-" else value, ZERO)
+    if s in ("\\infty", "+\\infty", "-\\infty"):
+        return ("inf", -1 if s[0] == "-" else 1)
+    raise NeedSympy(s)
