@@ -28,12 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.backends.mamba import _Engine
 from harness.config import SamplingConfig
+from harness.engine import SlotEngine, default_sync_every
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
-from harness.sampling import sample_tokens
 
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
@@ -88,27 +87,27 @@ def check(model: MambaInLlamaForCausalLM, kernels, prompt_len: int, steps: int) 
             "logits_max_abs": reference.abs().max().item()}
 
 
-@torch.inference_mode()
 def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_tokens: int) -> dict:
-    """The backend's decode loop: graph step, sampling with temperature/top_p, one host sync per step."""
+    """The backend's decode loop: the slot engine's graph step with in-graph sampling
+    (temperature/top_p), a host sync every ``sync_every`` steps, no EOS (every sample runs to
+    ``new_tokens``)."""
     cuda = model.device.type == "cuda"
-    t0 = time.perf_counter()
-    engine = _Engine(model, batch, prompt_len + new_tokens, cuda_graph=cuda)
-    setup_s = time.perf_counter() - t0
-    prompt = model.prefill(torch.randint(0, model.cfg.vocab_size, (1, prompt_len), device=model.device))
-    engine.state.load(torch.arange(batch, device=model.device), prompt)
-    sampling = SamplingConfig(temperature=0.8, top_p=0.95)
+    sync_every = default_sync_every(model.device)
     generator = torch.Generator(model.device).manual_seed(0)
-    logits = prompt.logits.expand(batch, -1)
+    t0 = time.perf_counter()
+    engine = SlotEngine(model, batch, prompt_len + new_tokens, new_tokens, model.cfg.vocab_size,
+                        SamplingConfig(temperature=0.8, top_p=0.95), generator, cuda_graph=cuda)
+    setup_s = time.perf_counter() - t0
+    with torch.inference_mode():
+        prompt = model.prefill(torch.randint(0, model.cfg.vocab_size, (1, prompt_len), device=model.device))
+    engine.start(prompt, eos=set())
+    engine.refill(list(range(batch)))  # draws every slot's first token
     if cuda:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for _ in range(new_tokens):
-        tokens = sample_tokens(logits, sampling, generator)
-        engine.tokens.copy_(tokens)
-        tokens.tolist()  # the session reads every token back to check EOS and stop strings
-        engine.run()
-        logits = engine.logits
+    for done in range(1, new_tokens, sync_every):
+        engine.advance(min(sync_every, new_tokens - done))
+        engine.read(every_live=False)  # the session's host sync
     if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - t0

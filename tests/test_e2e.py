@@ -1,6 +1,5 @@
 """`python -m harness` end to end on tiny local models: records, deadline, kill and resume."""
 
-import json
 import os
 import signal
 import subprocess

@@ -13,8 +13,14 @@ import copy
 import torch
 
 from harness.backends.base import Backend, Finished, Session
+from harness.engine import ENGINE_OPTIONS, EngineHost
 from harness.models import resolve
 from harness.sampling import StopChecker, sample_tokens
+
+# model.options read here: `engine: true` runs Llama-family models on the slot engine
+# (harness.engine: static per-slot KV cache, CUDA-graph decode step); the engine's own options
+# apply then. Other keys are left alone, as before.
+ENGINE_OPTION = "engine"
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -64,10 +70,24 @@ class HFBackend(Backend):
         self.eos = eos_ids(self.model, self.tokenizer)
         self.stop = StopChecker(self.tokenizer, list(self.sampling.stop))
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
+        self.host = self._engine_host() if cfg.options.get(ENGINE_OPTION, False) else None
+
+    def _engine_host(self) -> EngineHost:
+        from harness.engine.llama import from_hf_llama, is_llama
+
+        if not is_llama(self.model):
+            raise ValueError(f"model.options.engine needs a Llama-family model, not {self.model.config.model_type!r}")
+        options = {**ENGINE_OPTIONS, **{k: v for k, v in self.model_cfg.options.items() if k != ENGINE_OPTION}}
+        unknown = set(options) - set(ENGINE_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown model.options {sorted(unknown)} for the engine: use {sorted(ENGINE_OPTIONS)}")
+        return EngineHost(from_hf_llama(self.model), self.sampling, self.generator, self.max_new_tokens, options)
 
     def max_concurrency(self, prompt_tokens: int) -> int:
         if self.device.type != "cuda":
             return self.choose_concurrency(None)
+        if self.host is not None:
+            return self.choose_concurrency(self.host.fits(prompt_tokens))
         # Measure one sample's cache at the longest length it can reach (KV grows with tokens,
         # Mamba state does not), then fill 90% of free memory, leaving room for logits.
         with torch.no_grad():
@@ -85,16 +105,21 @@ class HFBackend(Backend):
         return out.cache, out.logits[:, -1].float()
 
     def session(self, prompt_ids: list[int], concurrency: int) -> Session:
+        if self.host is not None:
+            return self.host.session(prompt_ids, concurrency, self.eos, self.stop)
         return HFSession(self, prompt_ids, concurrency)
 
     def describe(self) -> dict[str, object]:
         info: dict[str, object] = {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
-                                   "threads": torch.get_num_threads()}
+                                   "threads": torch.get_num_threads(), "engine": self.host is not None}
+        if self.host is not None:
+            info.update(cuda_graph=self.host.cuda_graph, sync_every=self.host.sync_every)
         if self.device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(self.device)
         return info
 
     def close(self) -> None:
+        self.host = None
         del self.model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
