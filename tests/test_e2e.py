@@ -11,8 +11,13 @@ from conftest import ROOT, harness_cmd
 from harness.store import read_jsonl, read_run
 
 
+# One thread: two collapse when another process is busy. Short samples: random tiny models
+# rarely sample EOS, and a test needs several finished samples per problem on a slow machine.
+QUIET = ["runner.progress=false", "runner.threads=1", "sampling.max_new_tokens=24"]
+
+
 def run_harness(*overrides, timeout=180):
-    return subprocess.run(harness_cmd(*overrides, "runner.progress=false"), cwd=ROOT, capture_output=True,
+    return subprocess.run(harness_cmd(*overrides, *QUIET), cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=os.environ.copy())
 
 
@@ -25,8 +30,8 @@ def test_tiny_run_writes_graded_records_within_the_budget(model, tmp_path, data_
     assert meta["status"] == "done" and meta["timings"]["load_s"] > 0 and meta["concurrency"] == 8
     assert list(problems.problem_id) == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/2"]
     assert (trajectories.t_end_s <= 5.0).all()
-    counts = trajectories.groupby("problem_id").size()
-    assert (problems.set_index("problem_id").n_samples == counts).all()
+    counts = trajectories.groupby("problem_id").size().reindex(problems.problem_id, fill_value=0)
+    assert list(problems.n_samples) == list(counts) and counts.sum() > 0
     for _, group in trajectories.groupby("problem_id"):
         assert sorted(group.sample_idx) == list(range(len(group)))
     assert trajectories.correct.notna().all()  # graded in the background
@@ -35,8 +40,8 @@ def test_tiny_run_writes_graded_records_within_the_budget(model, tmp_path, data_
 
 def test_sigkill_mid_problem_then_resume_loses_and_duplicates_nothing(tmp_path, data_dir):
     run_dir = tmp_path / "run"
-    overrides = ["model=tiny_llama", "budget=2s", "data.limit=3", f"hydra.run.dir={run_dir}", "runner.progress=false"]
-    proc = subprocess.Popen(harness_cmd(*overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    overrides = ["model=tiny_llama", "budget=2s", "data.limit=3", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen(harness_cmd(*overrides, *QUIET), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     # Kill once problem 0 is done and problem 1 has samples on disk, i.e. mid-problem.
     while time.time() < deadline:

@@ -10,7 +10,9 @@ from conftest import ROOT, harness_cmd
 from harness.report import find_run_dirs, merge_shards, read_runs
 from harness.store import read_jsonl, read_run
 
-TINY = ["budget=1s", "data.limit=4", "runner.threads=1", "runner.progress=false"]
+TINY = ["budget=1s", "data.limit=4", "runner.threads=1", "runner.progress=false", "sampling.max_new_tokens=24"]
+# Overrides that change what is measured are part of a job's name; data.limit and runner.* are not.
+TAG = "_sampling.max_new_tokens=24"
 
 
 def sweep(sweep_dir, *overrides, launcher="local", timeout=400):
@@ -28,7 +30,7 @@ def test_sharded_sweep_matches_the_unsharded_run(tmp_path, data_dir):
     proc = sweep(tmp_path / "sweep", "model=tiny_llama,tiny_mamba", "data.shard=0/2,1/2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in (tmp_path / "sweep").iterdir() if (p / "run.json").exists())
-    assert names == [f"gsm8k_{m}_1s_shard{i}of2" for m in ("tiny_llama", "tiny_mamba") for i in (0, 1)]
+    assert names == [f"gsm8k_{m}_1s_shard{i}of2{TAG}" for m in ("tiny_llama", "tiny_mamba") for i in (0, 1)]
 
     merged = merge_shards(read_runs(find_run_dirs([tmp_path / "sweep"])))
     assert sorted(r.config["model"]["name"] for r in merged) == ["tiny_llama", "tiny_mamba"]
@@ -37,9 +39,9 @@ def test_sharded_sweep_matches_the_unsharded_run(tmp_path, data_dir):
 
     whole = sweep(tmp_path / "whole", "model=tiny_llama", launcher="basic")
     assert whole.returncode == 0, whole.stderr[-3000:]
-    unsharded = texts_by_problem(tmp_path / "whole" / "gsm8k_tiny_llama_1s")
-    sharded = {**texts_by_problem(tmp_path / "sweep" / "gsm8k_tiny_llama_1s_shard0of2"),
-               **texts_by_problem(tmp_path / "sweep" / "gsm8k_tiny_llama_1s_shard1of2")}
+    unsharded = texts_by_problem(tmp_path / "whole" / f"gsm8k_tiny_llama_1s{TAG}")
+    sharded = {**texts_by_problem(tmp_path / "sweep" / f"gsm8k_tiny_llama_1s_shard0of2{TAG}"),
+               **texts_by_problem(tmp_path / "sweep" / f"gsm8k_tiny_llama_1s_shard1of2{TAG}")}
     assert sorted(sharded) == sorted(unsharded) == [f"gsm8k/test/{i}" for i in range(4)]
     # Each problem is sampled from its own seeded stream, so a shard draws the same samples as
     # the unsharded run; only how many fit in the budget depends on the machine's speed.
@@ -47,7 +49,7 @@ def test_sharded_sweep_matches_the_unsharded_run(tmp_path, data_dir):
         common = min(len(texts), len(sharded[pid]))
         assert common > 0 and texts[:common] == sharded[pid][:common]
     merged_llama = next(r for r in merged if r.config["model"]["name"] == "tiny_llama")
-    whole_run = read_runs([tmp_path / "whole" / "gsm8k_tiny_llama_1s"])[0]
+    whole_run = read_runs([tmp_path / "whole" / f"gsm8k_tiny_llama_1s{TAG}"])[0]
     for pid in unsharded:  # and grades the same samples the same way
         a = merged_llama.samples[merged_llama.samples.problem_id == pid].sort_values("sample_idx").correct.tolist()
         b = whole_run.samples[whole_run.samples.problem_id == pid].sort_values("sample_idx").correct.tolist()
@@ -62,7 +64,7 @@ def test_killed_sweep_reruns_only_what_is_missing(tmp_path, data_dir):
     cmd = harness_cmd("-m", "hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}", *TINY,
                       "model=tiny_llama", "data.shard=0/2,1/2")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first, second = sweep_dir / "gsm8k_tiny_llama_1s_shard0of2", sweep_dir / "gsm8k_tiny_llama_1s_shard1of2"
+    first, second = (sweep_dir / f"gsm8k_tiny_llama_1s_shard{i}of2{TAG}" for i in (0, 1))
     deadline = time.time() + 120
     while time.time() < deadline and not read_jsonl(second / "trajectories.jsonl"):
         time.sleep(0.05)
