@@ -70,8 +70,12 @@ def problem_seed(seed: int, problem_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(problem_id.encode())) % 2**63
 
 
-def _is_oom(err: BaseException) -> bool:
-    return "out of memory" in str(err).lower()
+def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
+    """The smaller concurrency to retry with after running out of memory; re-raises anything else."""
+    if "out of memory" not in str(err).lower() or concurrency == 1:
+        raise err
+    log.warning("out of memory %s at concurrency %d: going on with %d", where, concurrency, concurrency // 2)
+    return concurrency // 2
 
 
 class Runner:
@@ -117,8 +121,12 @@ class Runner:
         longest = max((len(ids) for ids in prompts.values()), default=1)
         concurrency = backend.max_concurrency(longest)
         t0 = time.perf_counter()
-        if cfg.runner.warmup and pending:
-            backend.warmup(prompts[pending[0].problem_id], concurrency)
+        while cfg.runner.warmup and pending:
+            try:
+                backend.warmup(prompts[pending[0].problem_id], concurrency)
+                break
+            except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
+                concurrency = _halve_on_oom(err, concurrency, "in warm-up")
         warmup_s = time.perf_counter() - t0
         store.update_meta(timings={"load_s": round(load_s, 3), "warmup_s": round(warmup_s, 3)},
                           concurrency=concurrency, backend=backend.describe(), max_new_tokens=self.max_new_tokens)
@@ -168,13 +176,10 @@ class Runner:
                 result = run_problem(backend, prompt_ids, concurrency, self.budget_s, emit)
                 break
             except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
-                if not _is_oom(err) or concurrency == 1:
-                    raise
+                concurrency = _halve_on_oom(err, concurrency, f"on {problem.problem_id} (redoing it)")
                 store.discard_problem(problem.problem_id)
                 if grader is not None:
                     grader.discard(problem.problem_id)
-                concurrency //= 2
-                log.warning("out of memory on %s: redoing it with concurrency %d", problem.problem_id, concurrency)
                 store.update_meta(concurrency=concurrency)
         store.finish_problem({"problem_id": problem.problem_id, "budget_s": self.budget_s,
                               "n_samples": result.n_samples, "n_aborted": result.n_aborted,

@@ -1,6 +1,9 @@
 """The budget protocol, on a scripted backend and a fake clock (no model, no sleeping)."""
 
+import time
+
 import pytest
+from conftest import ROOT
 
 from harness.backends.base import Backend, Finished, Session
 from harness.runner import problem_seed, run_problem
@@ -111,3 +114,52 @@ def test_problem_seed_is_stable_and_distinct():
 def test_wall_time_covers_the_whole_budget():
     result, _, _ = run([3] * 100, budget_s=1.0)
     assert result.wall_s == pytest.approx(1.1)  # the step that crossed the deadline included
+
+
+class OOMAboveTwo(Backend):
+    """Runs out of memory a few steps into a problem whenever more than two samples are in flight."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generator = None
+
+    def load(self): ...
+    def render_prompt(self, messages): return [1, 2, 3]
+    def max_concurrency(self, prompt_tokens): return 8
+    def reseed(self, seed): ...
+
+    def session(self, prompt_ids, concurrency):
+        clock = FakeClock()
+        clock.now = 0.0
+        session = ScriptedSession(clock, iter([2] * 10_000), 0.0, concurrency)
+        step = session.step
+
+        def slow_step():
+            time.sleep(0.005)
+            if concurrency > 2 and session.generated > 6:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return step()
+
+        session.step = slow_step
+        return session
+
+
+def test_out_of_memory_halves_concurrency_and_redoes_the_problem(tmp_path, data_dir, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from harness import runner
+    from harness.config import register
+    from harness.store import read_run
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["model=tiny_llama", "data.limit=2", "budget=0.3s", "runner.grade=false",
+                                           "runner.progress=false"])
+    monkeypatch.setattr(runner, "backend_class", lambda name: OOMAboveTwo)
+    runner.Runner(cfg, tmp_path).run()
+    meta, problems, trajectories = read_run(tmp_path)
+    assert meta["status"] == "done" and meta["concurrency"] == 2
+    assert list(problems.concurrency) == [2, 2] and (problems.n_samples > 0).all()
+    for _, group in trajectories.groupby("problem_id"):  # the failed attempts' samples are gone
+        assert sorted(group.sample_idx) == list(range(len(group)))
+    assert len(trajectories) == problems.n_samples.sum()
