@@ -59,7 +59,8 @@ def build_tiny_llama(out_dir: Path) -> None:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        # head_dim 32: vLLM's CPU attention has no kernel below 32.
+        num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=4096,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
     )

