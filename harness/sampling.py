@@ -7,6 +7,21 @@ import torch
 from harness.config import SamplingConfig
 
 
+def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """The distribution sampled from: [B, V] fp32 probabilities after temperature, top-k, top-p."""
+    scores = logits.float() / cfg.temperature
+    if cfg.top_k and cfg.top_k > 0:
+        kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if 0 < cfg.top_p < 1:
+        sorted_scores, order = torch.sort(scores, descending=True, dim=-1)
+        sorted_probs = sorted_scores.softmax(dim=-1)
+        # Drop a token once the mass before it already reaches top_p; the first always stays.
+        drop_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= cfg.top_p
+        scores = scores.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    return scores.softmax(dim=-1)
+
+
 def sample_tokens(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
     """Sample one token per row of ``logits`` [B, V] with temperature, top-k and top-p.
 
@@ -15,19 +30,7 @@ def sample_tokens(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Ge
     """
     if cfg.temperature == 0:
         return logits.argmax(dim=-1)
-    scores = logits.float() / cfg.temperature
-    if cfg.top_k and cfg.top_k > 0:
-        kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if 0 < cfg.top_p < 1:
-        sorted_scores, order = torch.sort(scores, descending=True, dim=-1)
-        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-        # Drop a token once the mass before it already reaches top_p; the first always stays.
-        drop_sorted = (cumulative - sorted_scores.softmax(dim=-1)) >= cfg.top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        scores = scores.masked_fill(drop, float("-inf"))
-    probs = scores.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.multinomial(filtered_probs(logits, cfg), 1, generator=generator).squeeze(-1)
 
 
 class StopChecker:

@@ -32,3 +32,33 @@ def model_cache(tmp_path_factory) -> Path:
 
 def harness_cmd(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "harness", *overrides]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are all per-op overhead; a second thread only adds contention on shared CPUs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
+    """Start two samples, two more at step ``stagger_at``, refill every finished slot until
+    ``total`` samples have started; return every finished one."""
+    outputs, steps, started = [], 0, 2
+    session.add(2)
+    while session.in_flight:
+        finished = session.step()
+        steps += 1
+        outputs += finished
+        if steps == stagger_at:
+            session.add(2)
+            started += 2
+        refill = min(len(finished), total - started, slots - session.in_flight)
+        if refill > 0:
+            session.add(refill)
+            started += refill
+    return outputs

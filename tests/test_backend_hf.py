@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import drive
 
 from harness.backends.hf import HFBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -20,24 +21,6 @@ def reference(b, prompt_ids):
     out = b.model.generate(torch.tensor([prompt_ids]), max_new_tokens=b.max_new_tokens, do_sample=False,
                            eos_token_id=sorted(b.eos), pad_token_id=b.tokenizer.pad_token_id)
     return b.tokenizer.decode(out[0, len(prompt_ids):], skip_special_tokens=True)
-
-
-def drive(session, total, slots, stagger_at=3):
-    """Start two samples, two more at step ``stagger_at``, refill every finished slot."""
-    outputs, steps, started = [], 0, 2
-    session.add(2)
-    while session.in_flight:
-        finished = session.step()
-        steps += 1
-        outputs += finished
-        if steps == stagger_at:
-            session.add(2)
-            started += 2
-        refill = min(len(finished), total - started, slots - session.in_flight)
-        if refill > 0:
-            session.add(refill)
-            started += refill
-    return outputs
 
 
 @pytest.mark.parametrize("name", ["tiny_llama", "tiny_mamba"])

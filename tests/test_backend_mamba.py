@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, harness_cmd
+from conftest import ROOT, drive, harness_cmd
 
 from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -18,13 +18,7 @@ from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models are all per-op overhead; a second thread only adds contention on shared CPUs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, **sampling) -> MambaBackend:
@@ -47,24 +41,6 @@ def naive_greedy(b: MambaBackend, prompt: list[int]) -> tuple[str, int, str]:
         if token in b.eos:
             return b.stop.finalize(out), len(out), "stop"
     return b.stop.finalize(out), len(out), "length"
-
-
-def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
-    """Start two samples, two more at step ``stagger_at``, refill every finished slot."""
-    outputs, steps, started = [], 0, 2
-    session.add(2)
-    while session.in_flight:
-        finished = session.step()
-        steps += 1
-        outputs += finished
-        if steps == stagger_at:
-            session.add(2)
-            started += 2
-        refill = min(len(finished), total - started, slots - session.in_flight)
-        if refill > 0:
-            session.add(refill)
-            started += refill
-    return outputs
 
 
 @pytest.mark.parametrize("name", ["tiny_hybrid", "tiny_pure_mamba"])

@@ -25,12 +25,7 @@ MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed
 GREEDY = SamplingConfig(temperature=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(attn_layers=(1, 3), mixer="mamba1", vocab=64) -> MambaInLlamaForCausalLM:

@@ -42,13 +42,7 @@ MATH_3B_MAMBA = {"d_model": 3072, "ssm_cfg": {"expand": 1}, "rms_norm_eps": 1e-5
                  "attn_layers": [3, 8, 13, 18, 23, 27]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models are all per-op overhead; a second thread only adds contention on shared CPUs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(layout: Layout, attn_layers=(1, 3), seed=0, **changes) -> MambaInLlamaForCausalLM:

@@ -12,21 +12,7 @@ import torch
 from torch import Tensor
 
 from harness.config import SamplingConfig
-
-
-def filtered_probs(logits: Tensor, cfg: SamplingConfig) -> Tensor:
-    """The distribution ``sample_tokens`` samples from: [B, V] fp32 probabilities."""
-    scores = logits.float() / cfg.temperature
-    if cfg.top_k and cfg.top_k > 0:
-        kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if 0 < cfg.top_p < 1:
-        sorted_scores, order = torch.sort(scores, descending=True, dim=-1)
-        sorted_probs = sorted_scores.softmax(dim=-1)
-        # Same rule as sample_tokens: drop a token once the mass before it reaches top_p.
-        drop_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= cfg.top_p
-        scores = scores.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    return scores.softmax(dim=-1)
+from harness.sampling import filtered_probs
 
 
 def sample_in_graph(logits: Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> Tensor:
