@@ -399,7 +399,7 @@ def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: s
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", type=Path, help="run directories or folders holding them (default: results/)")
-    ap.add_argument("--out", type=Path, default=Path("plots"))
+    ap.add_argument("--out", type=Path, default=Path("plots"), help="folder for figures and tables (default: plots)")
     ap.add_argument("--partial", action="store_true", help="plot runs with missing or mismatched shards as they are")
     args = ap.parse_args(argv)
     try:
