@@ -175,8 +175,9 @@ def extract_answer(text: str, dataset: str) -> str | None:
             return clean_number(line) or line
     answer = _first_match_answer(_ANSWER_IS, text)
     if answer is None:
-        boxes = _boxes(text)
-        answer = boxes[0][2] if boxes else None
+        # A box with no number in it (a model parroting the prompt's "\boxed{answer}") is no
+        # answer: it must not outvote the numbers.
+        answer = next((box for _, _, box in _boxes(text) if _NUMBER.search(box)), None)
     if answer is not None:
         return clean_number(answer) or answer
     numbers = _NUMBER.findall(text)

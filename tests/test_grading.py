@@ -55,6 +55,9 @@ GSM8K_EXTRACTION = [
     ("So \\boxed{18}.\n\nQuestion: Tom has 3 cats and 4 dogs.\nSo \\boxed{7}.", "18"),
     ("She makes 18 dollars.\nQuestion: If Tom has 99 apples", "18"),
     ("So \\boxed{18}<|eot_id|>assistant: \\boxed{7}", "18"),
+    # A box parroting the prompt's "\boxed{answer}" holds no answer; the numbers do.
+    ("I will write $\\boxed{answer}$. So 3 + 4 = 7 bolts.", "7"),
+    ("Format: \\boxed{answer}. Hence \\boxed{12}.", "12"),
     ("I don't know.", None),
     ("", None),
 ]
