@@ -124,4 +124,10 @@ class Backend(ABC):
         return {}
 
     def close(self) -> None:
-        """Free the model."""
+        """Free the model and the accelerator memory it held (torch backends keep the model in
+        ``self.model`` and the slot engine in ``self.host``)."""
+        import torch
+
+        self.host = self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

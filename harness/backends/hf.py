@@ -118,12 +118,6 @@ class HFBackend(Backend):
             info["gpu"] = torch.cuda.get_device_name(self.device)
         return info
 
-    def close(self) -> None:
-        self.host = None
-        del self.model
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
 
 def _cache_bytes(cache) -> int:
     total = 0

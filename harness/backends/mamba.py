@@ -82,12 +82,6 @@ class MambaBackend(Backend):
             info["gpu"] = torch.cuda.get_device_name(self.device)
         return info
 
-    def close(self) -> None:
-        self.host = None
-        del self.model
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
 
 def _eos_ids(directory: Path, tokenizer) -> set[int]:
     """End-of-sample tokens: generation_config.json's (Llama-3: end-of-text, eom, eot) and the tokenizer's."""
