@@ -24,6 +24,7 @@ from harness.budget import parse_budget
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.store import RunStore
+from harness.summary import summarize_run
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,6 @@ class Runner:
             log.info("resuming %s: %d of %d problems done", store.dir, len(store.done), len(self.problems))
         if not pending and store.meta.get("status") == "done":
             log.info("%s is complete: nothing to do", store.dir)
-            from harness.summary import summarize_run
-
             return summarize_run(store.dir)
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
                           **describe_environment())
@@ -148,8 +147,6 @@ class Runner:
         if grader is not None:
             grader.finish()
         store.update_meta(status="done")
-        from harness.summary import summarize_run
-
         return summarize_run(store.dir)
 
     def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,

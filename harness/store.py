@@ -129,16 +129,16 @@ class RunStore:
 
     def discard_problem(self, problem_id: str) -> None:
         """Drop the samples of a problem being redone (e.g. after running out of GPU memory)."""
-        self._trajectories.close()
-        path = self.dir / TRAJECTORIES_FILE
-        write_jsonl_atomic(path, (t for t in read_jsonl(path) if t["problem_id"] != problem_id))
-        self._trajectories = path.open("a", encoding="utf-8")
+        self._rewrite_trajectories(lambda records: [t for t in records if t["problem_id"] != problem_id])
 
     def update_trajectories(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Rewrite trajectories.jsonl atomically with ``change`` applied to every record."""
+        self._rewrite_trajectories(lambda records: [change(t) for t in records])
+
+    def _rewrite_trajectories(self, transform: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
         self._trajectories.close()
         path = self.dir / TRAJECTORIES_FILE
-        write_jsonl_atomic(path, [change(t) for t in read_jsonl(path)])
+        write_jsonl_atomic(path, transform(read_jsonl(path)))
         self._trajectories = path.open("a", encoding="utf-8")
 
     def close(self) -> None:

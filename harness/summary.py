@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +40,3 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
 def format_summary(summary: dict[str, Any]) -> str:
     return "  ".join(f"{key}={value}" for key, value in summary.items())
 
-
-def main() -> None:
-    import sys
-
-    for run_dir in sys.argv[1:]:
-        print(run_dir, format_summary(summarize_run(run_dir)))
-    if len(sys.argv) < 2:
-        print(json.dumps({"usage": "python -m harness.summary RUN_DIR ..."}))
-
-
-if __name__ == "__main__":
-    main()
