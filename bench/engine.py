@@ -7,9 +7,13 @@ Side by side in one process, prompt 256, 512 new tokens, temperature 0.8, top_p 
   that very model (``MambaSSMModel`` below) vs its ``generate(cg=True)``. Without mamba-ssm the
   engine runs a pure Mamba-2 of Llama-3.2-1B's shape (this project's model) and the baseline is skipped.
 - Llama-3.2-1B shape (transformers ``LlamaForCausalLM``): the engine (``harness.engine.llama``)
-  vs ``generate`` with a static cache (transformers compiles its forward then).
+  vs ``generate`` with a static cache (transformers compiles its forward then). The engine runs
+  with each decode attention it has: Triton split-K (each slot reads its own length; on CUDA
+  when Triton imports) and torch (the longest live slot's length, rounded to 256).
 Lines: ``bandwidth`` (device copy, GB/s), ``decode`` (tokens/s, ms per step, % of the roofline
-= weights + state read once per step at that bandwidth), ``budget`` (samples/s under a 10 s
+= weights + state read once per step at that bandwidth), ``step_parts`` (at the largest batch: ms
+of the model's step alone and of the sampler alone, each replayed as its own graph on CUDA, so
+the share of a step that top-p's sort over the vocabulary takes is visible), ``budget`` (samples/s under a 10 s
 per-problem budget with EOS a random 1/256 of the vocabulary, so lengths are roughly geometric
 with mean ~256, capped at 512; the baselines' loops wait for their longest sample, so theirs is
 batch x whole batches that fit, from the fixed-length timing).
@@ -37,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.config import SamplingConfig
 from harness.engine import SlotEngine
+from harness.engine.sampler import sample_in_graph
 from harness.engine.llama import from_hf_llama
+from harness.models.decode_attention import attend_masked, pick_attention
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
@@ -203,6 +209,34 @@ def engine_budget(model, vocab: int, batch: int, prompt_len: int, new: int, cuda
             "mean_len": round(sum(lengths) / max(1, len(lengths)), 1)}
 
 
+def replay_ms(fn, device: torch.device, generator: torch.Generator, reps: int = 20) -> float:
+    """ms per call of ``fn``: a captured CUDA graph replayed on CUDA, eager calls elsewhere."""
+    fn()
+    if device.type == "cuda":
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(generator)
+        with torch.cuda.graph(graph):
+            fn()
+        fn = graph.replay
+    return 1000 * timed(lambda: [fn() for _ in range(reps)], device) / reps
+
+
+@torch.inference_mode()
+def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, bucket: int) -> dict:
+    """The model's step and the sampler timed apart, slots midway through their samples."""
+    device, generator = model.device, torch.Generator(model.device).manual_seed(0)
+    engine = SlotEngine(model, batch, prompt_len + new, new, vocab, SAMPLING, generator, False, bucket)
+    engine.start(model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device)), eos=set())
+    engine.refill(list(range(batch)))
+    engine.state.lengths.fill_(prompt_len + new // 2)
+    # Each timed step adds a token: the view must hold them all (warm-up, capture, 20 replays).
+    reach = min(prompt_len + new // 2 + 32, prompt_len + new)
+    view = next(view for length, view in engine.views.items() if length >= reach)
+    logits = model.step(engine.tokens, view)
+    return {"model_ms": round(replay_ms(lambda: model.step(engine.tokens, view), device, generator), 3),
+            "sampler_ms": round(replay_ms(lambda: sample_in_graph(logits, SAMPLING, generator), device, generator), 3)}
+
+
 def timed(fn, device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -254,11 +288,17 @@ def main(argv: list[str] | None = None) -> int:
              **engine_decode(model, vocab, batch, prompt_len, new, cuda, bucket, weights, bw))
         emit(bench="budget", system="engine", model=name, batch=batch, budget_s=budget_s,
              **engine_budget(model, vocab, batch, prompt_len, new, cuda, bucket, budget_s))
+    emit(bench="step_parts", model=name, batch=batches[-1],
+         **step_parts(model, vocab, batches[-1], prompt_len, new, bucket))
     del model, ssm
 
     llama = hf_llama(tiny, device)
     vocab, weights = llama.config.vocab_size, param_bytes(llama)
     engine_model = from_hf_llama(llama)
+    # The best attention first (it also runs the budget), then the torch one to compare.
+    best = pick_attention("auto", device)
+    attentions = [(best, "triton split-K", 0)] if best is not attend_masked else []
+    attentions.append((attend_masked, "torch, bucketed", bucket))
     for batch in batches:
         ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
         run = lambda: llama.generate(ids, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new,
@@ -266,10 +306,16 @@ def main(argv: list[str] | None = None) -> int:
                                      pad_token_id=0)
         run()  # compiles
         baseline_record("hf_generate_static", "llama-3.2-1b", batch, new, timed(run, device), budget_s)
-        emit(bench="decode", system="engine", model="llama-3.2-1b", batch=batch,
-             **engine_decode(engine_model, vocab, batch, prompt_len, new, cuda, bucket, weights, bw))
-        emit(bench="budget", system="engine", model="llama-3.2-1b", batch=batch, budget_s=budget_s,
-             **engine_budget(engine_model, vocab, batch, prompt_len, new, cuda, bucket, budget_s))
+        for attend, label, attn_bucket in attentions:
+            engine_model.decode_attention = attend
+            emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, batch=batch,
+                 **engine_decode(engine_model, vocab, batch, prompt_len, new, cuda, attn_bucket, weights, bw))
+        engine_model.decode_attention = best
+        emit(bench="budget", system="engine", model="llama-3.2-1b", attention=attentions[0][1], batch=batch,
+             budget_s=budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, cuda,
+                                                attentions[0][2], budget_s))
+    emit(bench="step_parts", model="llama-3.2-1b", attention=attentions[0][1], batch=batches[-1],
+         **step_parts(engine_model, vocab, batches[-1], prompt_len, new, attentions[0][2]))
     return 0
 
 

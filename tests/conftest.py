@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 _shared = ROOT.parent / "shared" / "data"
 if "HARNESS_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["HARNESS_DATA_DIR"] = str(_shared)
+# Our Triton kernels run on CPU in Triton's interpreter; it must be chosen before triton is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +41,6 @@ def harness_cmd(*overrides: str) -> list[str]:
 @pytest.fixture
 def one_thread():
     """Tiny models are all per-op overhead; a second thread only adds contention on shared CPUs."""
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -62,3 +64,12 @@ def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
             session.add(refill)
             started += refill
     return outputs
+
+
+@pytest.fixture
+def split_k():
+    """The Triton split-K decode attention (without CUDA, run by Triton's interpreter)."""
+    pytest.importorskip("triton", reason="needs Triton (pip install triton)")
+    from harness.models.decode_attention import attend_split_k
+
+    return attend_split_k

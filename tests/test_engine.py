@@ -16,6 +16,7 @@ from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.engine import SlotEngine
 from harness.engine.sampler import sample_in_graph
+from harness.models import decode_attention
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 from harness.runner import run_problem
@@ -81,23 +82,50 @@ def naive_greedy(model, prompt_ids, max_new, eos):
     return out
 
 
-def test_attention_buckets_change_mid_sample_without_changing_tokens():
-    model = tiny_model()
-    prompt_ids = list(range(3, 17))  # 14 tokens; samples cross the 16, 24 and 32 buckets
-    expected = naive_greedy(model, prompt_ids, 20, eos=set())
-    e = engine(model, batch=2, max_len=40, max_new=20, bucket=8)
-    assert list(e.views) == [8, 16, 24, 32, 40]
-    e.start(model.prefill(torch.tensor([prompt_ids])), eos=set())
+def staggered_greedy_rows(e: SlotEngine, prompt_ids: list[int]) -> dict[int, list[int]]:
+    """Two samples of one prompt, slot 1 started 7 steps after slot 0, stepped 3 at a time."""
+    e.start(e.model.prefill(torch.tensor([prompt_ids])), eos=set())
     e.refill([0])
     e.advance(7)
-    e.refill([1])  # staggered: slot 1 is 7 tokens behind
+    e.refill([1])
     rows = {}
     while e.started:
         e.advance(3)
         for slot, (tokens, done) in e.read(every_live=False).items():
             rows[slot] = tokens
             e.release([slot])
-    assert rows == {0: expected, 1: expected}
+    return rows
+
+
+def test_attention_buckets_change_mid_sample_without_changing_tokens():
+    model = tiny_model()
+    prompt_ids = list(range(3, 17))  # 14 tokens; samples cross the 16, 24 and 32 buckets
+    expected = naive_greedy(model, prompt_ids, 20, eos=set())
+    e = engine(model, batch=2, max_len=40, max_new=20, bucket=8)
+    assert list(e.views) == [8, 16, 24, 32, 40]
+    assert staggered_greedy_rows(e, prompt_ids) == {0: expected, 1: expected}
+
+
+def test_split_k_attention_reads_each_slots_length_in_one_view(split_k, monkeypatch):
+    monkeypatch.setattr(decode_attention, "SPLIT", 16)  # samples cross two split edges
+    monkeypatch.setattr(decode_attention, "BLOCK_T", 16)
+    model = tiny_model()
+    model.decode_attention = split_k
+    prompt_ids = list(range(3, 17))
+    expected = naive_greedy(model, prompt_ids, 20, eos=set())
+    e = engine(model, batch=2, max_len=40, max_new=20, bucket=0)
+    assert list(e.views) == [40]
+    assert staggered_greedy_rows(e, prompt_ids) == {0: expected, 1: expected}
+
+
+@pytest.mark.parametrize("options, path, views", [({}, "torch, bucketed", [64, 128]),
+                                                  ({"attention": "triton"}, "triton split-K", [128])])
+def test_engine_host_picks_the_attention_kernel(options, path, views):
+    if options:
+        pytest.importorskip("triton")
+    b = mamba_backend(max_new_tokens=70, options=options)
+    b.session(b.render_prompt(MESSAGES), 2)
+    assert b.describe()["attention"] == path and list(b.host.engine.views) == views
 
 
 def test_no_sample_lost_or_duplicated_when_all_finish_in_one_step():
@@ -191,7 +219,7 @@ def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = {(r["bench"], r.get("system")) for r in lines}
     assert {("decode", "engine"), ("decode", "hf_generate_static"), ("budget", "engine"),
-            ("bandwidth", None)} <= kinds
+            ("bandwidth", None), ("step_parts", None)} <= kinds
     assert all(r["tokens_per_s"] > 0 for r in lines if r["bench"] == "decode" and "skipped" not in r)
     if not torch.cuda.is_available():
         proc = subprocess.run([sys.executable, "bench/engine.py"], cwd=ROOT, capture_output=True, text=True,
@@ -222,3 +250,29 @@ def test_cuda_graph_engine_matches_eager_and_reseeds():
         e.refill([0, 1, 2, 3])
         e.advance(11)
     assert greedy[0].read(every_live=False) == greedy[1].read(every_live=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_split_k_engine_decodes_like_eager_torch_attention(split_k):
+    model = tiny_model().cuda()
+    prompt = model.prefill(torch.arange(1, 41, device="cuda")[None])
+    runs = []
+    # 40 + 280 tokens: samples cross the kernel's 256-position split edge.
+    for attend, cuda_graph, bucket in ((decode_attention.attend_masked, False, 64), (split_k, True, 0)):
+        model.decode_attention = attend
+        e = SlotEngine(model, 4, 320, 280, model.cfg.vocab_size, GREEDY, None, cuda_graph=cuda_graph,
+                       attn_bucket=bucket)
+        e.start(prompt, eos=set())
+        e.refill([0, 1])
+        e.advance(30)
+        e.refill([2, 3])  # staggered
+        rows = {}
+        while e.started:
+            e.advance(10)
+            for slot, (tokens, _) in e.read(every_live=False).items():
+                rows[slot] = tokens
+                e.release([slot])
+        runs.append(rows)
+    assert runs[0] == runs[1] and sorted(runs[0]) == [0, 1, 2, 3]
+    assert all(len(tokens) == 280 for tokens in runs[0].values())

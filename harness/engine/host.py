@@ -7,6 +7,7 @@ import torch
 from harness.config import SamplingConfig
 from harness.engine.session import EngineSession
 from harness.engine.slots import SlotEngine
+from harness.models.decode_attention import attend_masked, pick_attention
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 from harness.sampling import StopChecker
 
@@ -15,7 +16,10 @@ ENGINE_OPTIONS: dict[str, object] = {
     "gpu_memory_utilization": 0.9,  # share of free GPU memory the decode slots may fill
     "cuda_graph": True,  # capture the decode step (model + sampling + finish checks); CUDA only
     "max_len_multiple": 256,  # slot length is rounded up to this, so most problems reuse one graph
-    "attn_bucket": 256,  # attention reads the longest live slot's length rounded up to this
+    # Decode attention: "triton" reads each slot's own length (split-K kernel); "torch" reads the
+    # longest live slot's length rounded up to attn_bucket; "auto" is triton on CUDA, else torch.
+    "attention": "auto",
+    "attn_bucket": 256,
     # Device steps between host syncs (finish times are this coarse). None: 4 on CUDA, where a
     # sync stalls the queued work; 1 on CPU, where it costs nothing.
     "sync_every": None,
@@ -44,6 +48,19 @@ class EngineHost:
         self.model, self.sampling, self.generator = model, sampling, generator
         self.max_new_tokens, self.options = max_new_tokens, options
         self.engine: SlotEngine | None = None
+        model.decode_attention = pick_attention(str(options["attention"]), model.device)
+
+    @property
+    def attention(self) -> str:
+        """How the attention layers decode, for ``describe``."""
+        if not self.model.cfg.attn_layers:
+            return "none"
+        return "torch, bucketed" if self.model.decode_attention is attend_masked else "triton split-K"
+
+    @property
+    def attn_bucket(self) -> int:
+        # A kernel that reads each slot's own length needs no buckets: one graph.
+        return int(self.options["attn_bucket"]) if self.model.decode_attention is attend_masked else 0
 
     @property
     def cuda_graph(self) -> bool:
@@ -77,7 +94,7 @@ class EngineHost:
                 torch.cuda.empty_cache()
             engine = self.engine = SlotEngine(
                 self.model, batch, self.max_len(prompt_tokens), self.max_new_tokens, self.model.cfg.vocab_size,
-                self.sampling, self.generator, self.cuda_graph, int(self.options["attn_bucket"]))
+                self.sampling, self.generator, self.cuda_graph, self.attn_bucket)
         return engine
 
     @torch.inference_mode()

@@ -8,10 +8,11 @@ CUDA it is one captured CUDA graph, replayed ``n`` times per ``advance`` with no
 between. The host only looks at the slots between advances (``read``) to emit finished samples,
 check stop strings and refill.
 
-Attention layers keep a static per-slot K/V cache of ``max_len`` tokens. A step attends over a
-prefix of it: the longest live slot's length rounded up to ``attn_bucket``, one graph per bucket
-length, chosen on the host (it knows every slot's length without asking the device). So a
-step reads the K/V the live samples can reach, not the whole cache.
+Attention layers keep a static per-slot K/V cache of ``max_len`` tokens. With the Triton split-K
+kernel (``decode_attention``) each slot reads its own filled length and one graph serves every
+step (``attn_bucket`` 0). With the torch kernel a step attends over a prefix of the cache: the
+longest live slot's length rounded up to ``attn_bucket``, one graph per bucket length, chosen on
+the host (it knows every slot's length without asking the device).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harness.models.decode_attention import Attend
 from harness.models.mamba_kernels import Kernels
 
 
@@ -105,19 +106,14 @@ class Attention(nn.Module):
                                              is_causal=True)
         return self.o_proj(out.transpose(1, 2).flatten(2)), (k, v)
 
-    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, positions: Tensor) -> Tensor:
+    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, positions: Tensor, attend: Attend) -> Tensor:
         """One token per slot: x [B, d] at positions [B]; caches [B, n_kv, T, head_dim]."""
         q, k, v = self._qkv(x[:, None], positions[:, None])
         slots = torch.arange(x.shape[0], device=x.device)
-        # Static shapes (CUDA graphs): write at each slot's position, attend over all T with a mask.
+        # Static shapes (CUDA graphs): each slot writes at its own position.
         k_cache[slots, :, positions] = k[:, 0]
         v_cache[slots, :, positions] = v[:, 0]
-        q = q[:, 0].unflatten(1, (self.n_kv, self.n_heads // self.n_kv))
-        scores = torch.einsum("bgrd,bgtd->bgrt", q, k_cache).float() / math.sqrt(self.head_dim)
-        visible = torch.arange(k_cache.shape[2], device=x.device) <= positions[:, None]
-        scores = scores.masked_fill(~visible[:, None, None, :], float("-inf"))
-        out = torch.einsum("bgrt,bgtd->bgrd", scores.softmax(-1).to(v_cache.dtype), v_cache)
-        return self.o_proj(out.flatten(1))
+        return self.o_proj(attend(q[:, 0], k_cache, v_cache, positions + 1).flatten(1))
 
 
 def repeat_groups(t: Tensor, size: int, rep: int) -> Tensor:

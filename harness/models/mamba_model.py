@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from harness.models.decode_attention import Attend, attend_masked
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_kernels import Kernels
 from harness.models.mamba_layers import MLP, Attention, Mamba1Mixer, Mamba2Mixer, RMSNorm
@@ -70,10 +71,11 @@ class DecoderLayer(nn.Module):
         h = h + x
         return h + self.mlp(self.post_attention_layernorm(h)), state
 
-    def step(self, h: Tensor, state: tuple[Tensor, Tensor], positions: Tensor, kernels: Kernels | None) -> Tensor:
+    def step(self, h: Tensor, state: tuple[Tensor, Tensor], positions: Tensor, kernels: Kernels | None,
+             attend: Attend) -> Tensor:
         x = self.input_layernorm(h)
         if self.is_attention:
-            x = self.self_attn.step(x, *state, positions)
+            x = self.self_attn.step(x, *state, positions, attend)
         else:
             x = self.mamba.step(x, *state, kernels)
         h = h + x
@@ -100,6 +102,8 @@ class MambaInLlamaForCausalLM(nn.Module):
             self.tie_weights()
         # mamba-ssm's kernels, set by the backend on CUDA; None runs the pure-torch reference.
         self.kernels: Kernels | None = None
+        # Attention layers' decode kernel (see decode_attention); the engine host picks it.
+        self.decode_attention: Attend = attend_masked
 
     def tie_weights(self) -> None:
         self.lm_head.weight = self.model.embed_tokens.weight
@@ -161,6 +165,6 @@ class MambaInLlamaForCausalLM(nn.Module):
         positions = state.lengths.clamp(max=state.max_len - 1)
         h = self.model.embed_tokens(tokens)
         for layer, layer_state in zip(self.model.layers, state.layers):
-            h = layer.step(h, layer_state, positions, self.kernels)
+            h = layer.step(h, layer_state, positions, self.kernels, self.decode_attention)
         state.lengths.add_(1)
         return self.lm_head(self.model.norm(h)).float()
