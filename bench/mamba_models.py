@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.config import SamplingConfig
-from harness.engine import SlotEngine, default_sync_every
+from harness.engine import ENGINE_OPTIONS, EngineHost
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
@@ -92,11 +92,12 @@ def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_
     (temperature/top_p), a host sync every ``sync_every`` steps, no EOS (every sample runs to
     ``new_tokens``)."""
     cuda = model.device.type == "cuda"
-    sync_every = default_sync_every(model.device)
     generator = torch.Generator(model.device).manual_seed(0)
+    # The backend's host: its choice of decode attention, attention buckets, CUDA graphs, sync_every.
+    host = EngineHost(model, SamplingConfig(temperature=0.8, top_p=0.95), generator, new_tokens, ENGINE_OPTIONS)
+    sync_every = host.sync_every
     t0 = time.perf_counter()
-    engine = SlotEngine(model, batch, prompt_len + new_tokens, new_tokens, model.cfg.vocab_size,
-                        SamplingConfig(temperature=0.8, top_p=0.95), generator, cuda_graph=cuda)
+    engine = host.engine_for(batch, prompt_len)
     setup_s = time.perf_counter() - t0
     with torch.inference_mode():
         prompt = model.prefill(torch.randint(0, model.cfg.vocab_size, (1, prompt_len), device=model.device))
@@ -113,7 +114,7 @@ def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_
     elapsed = time.perf_counter() - t0
     return {"batch": batch, "tokens_per_s": round(batch * new_tokens / elapsed, 1),
             "step_ms": round(1000 * elapsed / new_tokens, 3), "setup_s": round(setup_s, 2),
-            "state_gb": round(model.state_bytes(batch, prompt_len + new_tokens) / 1e9, 3)}
+            "state_gb": round(model.state_bytes(batch, prompt_len + new_tokens) / 1e9, 3), "attention": host.attention}
 
 
 def main(argv: list[str] | None = None) -> int:
