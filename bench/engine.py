@@ -32,6 +32,7 @@ import json
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -41,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.config import SamplingConfig
 from harness.engine import SlotEngine
+from harness.engine.host import use_triton
+from harness.engine.top_p import nucleus_threshold
 from harness.engine.sampler import sample_in_graph
 from harness.engine.llama import from_hf_llama
-from harness.models.decode_attention import attend_masked, pick_attention
+from harness.models.decode_attention import attend_masked, attend_split_k
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
@@ -162,11 +165,10 @@ def step_traffic(state: DecodeState, batch: int, avg_len: float) -> float:
 
 
 @torch.inference_mode()
-def engine_decode(model, vocab: int, batch: int, prompt_len: int, new: int, cuda_graph: bool, bucket: int,
-                  weights: int, bw: float) -> dict:
+def engine_decode(model, vocab: int, batch: int, prompt_len: int, new: int, make: MakeEngine, weights: int,
+                  bw: float) -> dict:
     device = model.device
-    engine = SlotEngine(model, batch, prompt_len + new, new, vocab, SAMPLING,
-                        torch.Generator(device).manual_seed(0), cuda_graph, bucket)
+    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, torch.Generator(device).manual_seed(0))
     prompt = model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device))
     engine.start(prompt, eos=set())
     sync(device)
@@ -185,11 +187,10 @@ def engine_decode(model, vocab: int, batch: int, prompt_len: int, new: int, cuda
 
 
 @torch.inference_mode()
-def engine_budget(model, vocab: int, batch: int, prompt_len: int, new: int, cuda_graph: bool, bucket: int,
+def engine_budget(model, vocab: int, batch: int, prompt_len: int, new: int, make: MakeEngine,
                   budget_s: float) -> dict:
     device = model.device
-    engine = SlotEngine(model, batch, prompt_len + new, new, vocab, SAMPLING,
-                        torch.Generator(device).manual_seed(0), cuda_graph, bucket)
+    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, torch.Generator(device).manual_seed(0))
     eos = set(torch.randperm(vocab, generator=torch.Generator().manual_seed(0))[: max(1, vocab // 256)].tolist())
     engine.start(model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device)), eos)
     sync(device)
@@ -222,10 +223,11 @@ def replay_ms(fn, device: torch.device, generator: torch.Generator, reps: int = 
 
 
 @torch.inference_mode()
-def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, bucket: int) -> dict:
-    """The model's step and the sampler timed apart, slots midway through their samples."""
+def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, make: MakeEngine) -> dict:
+    """The model's step and the sampler (top-p by sort and by threshold search) timed apart, slots
+    midway through their samples."""
     device, generator = model.device, torch.Generator(model.device).manual_seed(0)
-    engine = SlotEngine(model, batch, prompt_len + new, new, vocab, SAMPLING, generator, False, bucket)
+    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, generator, cuda_graph=False)
     engine.start(model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device)), eos=set())
     engine.refill(list(range(batch)))
     engine.state.lengths.fill_(prompt_len + new // 2)
@@ -233,8 +235,16 @@ def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, bucket:
     reach = min(prompt_len + new // 2 + 32, prompt_len + new)
     view = next(view for length, view in engine.views.items() if length >= reach)
     logits = model.step(engine.tokens, view)
-    return {"model_ms": round(replay_ms(lambda: model.step(engine.tokens, view), device, generator), 3),
-            "sampler_ms": round(replay_ms(lambda: sample_in_graph(logits, SAMPLING, generator), device, generator), 3)}
+    sampler_ms = lambda nucleus: round(
+        replay_ms(lambda: sample_in_graph(logits, SAMPLING, generator, nucleus), device, generator), 3)
+    parts = {"model_ms": round(replay_ms(lambda: model.step(engine.tokens, view), device, generator), 3),
+             "sampler_sort_ms": sampler_ms(None)}
+    if engine.nucleus is not None:
+        parts["sampler_threshold_ms"] = sampler_ms(engine.nucleus)
+    return parts
+
+
+MakeEngine = Callable[..., SlotEngine]
 
 
 def timed(fn, device: torch.device) -> float:
@@ -269,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     bw = bandwidth_gbs(device, 1 << (20 if tiny else 30))
     emit(bench="bandwidth", gb_per_s=round(bw, 1))
 
+    # What the engine's host picks on this device ("auto"): Triton top-p and attention on CUDA.
+    nucleus = nucleus_threshold if use_triton("auto", device, "top_p") else None
+    make = functools.partial(SlotEngine, cuda_graph=cuda, attn_bucket=bucket, nucleus=nucleus)
+    top_p = "torch sort" if nucleus is None else "triton threshold search"
+
     ssm, why = (None, "tiny mode") if tiny else mamba_ssm_model(device)
     if ssm is None:
         emit(bench="decode", system="mamba_ssm_generate_cg", skipped=why)
@@ -284,21 +299,21 @@ def main(argv: list[str] | None = None) -> int:
                                     temperature=0.8)
             run()  # captures its graphs
             baseline_record("mamba_ssm_generate_cg", name, batch, new, timed(run, device), budget_s)
-        emit(bench="decode", system="engine", model=name, batch=batch,
-             **engine_decode(model, vocab, batch, prompt_len, new, cuda, bucket, weights, bw))
-        emit(bench="budget", system="engine", model=name, batch=batch, budget_s=budget_s,
-             **engine_budget(model, vocab, batch, prompt_len, new, cuda, bucket, budget_s))
-    emit(bench="step_parts", model=name, batch=batches[-1],
-         **step_parts(model, vocab, batches[-1], prompt_len, new, bucket))
+        emit(bench="decode", system="engine", model=name, top_p=top_p, batch=batch,
+             **engine_decode(model, vocab, batch, prompt_len, new, make, weights, bw))
+        emit(bench="budget", system="engine", model=name, top_p=top_p, batch=batch, budget_s=budget_s,
+             **engine_budget(model, vocab, batch, prompt_len, new, make, budget_s))
+    emit(bench="step_parts", model=name, batch=batches[-1], **step_parts(model, vocab, batches[-1], prompt_len, new,
+                                                                          make))
     del model, ssm
 
     llama = hf_llama(tiny, device)
     vocab, weights = llama.config.vocab_size, param_bytes(llama)
     engine_model = from_hf_llama(llama)
-    # The best attention first (it also runs the budget), then the torch one to compare.
-    best = pick_attention("auto", device)
-    attentions = [(best, "triton split-K", 0)] if best is not attend_masked else []
-    attentions.append((attend_masked, "torch, bucketed", bucket))
+    # The host's attention first (it also runs the budget), then the torch one to compare.
+    attentions = [(attend_masked, "torch, bucketed", make)]
+    if use_triton("auto", device, "attention"):
+        attentions.insert(0, (attend_split_k, "triton split-K", functools.partial(make, attn_bucket=0)))
     for batch in batches:
         ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
         run = lambda: llama.generate(ids, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new,
@@ -306,16 +321,16 @@ def main(argv: list[str] | None = None) -> int:
                                      pad_token_id=0)
         run()  # compiles
         baseline_record("hf_generate_static", "llama-3.2-1b", batch, new, timed(run, device), budget_s)
-        for attend, label, attn_bucket in attentions:
+        for attend, label, make_for in attentions:
             engine_model.decode_attention = attend
-            emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, batch=batch,
-                 **engine_decode(engine_model, vocab, batch, prompt_len, new, cuda, attn_bucket, weights, bw))
-        engine_model.decode_attention = best
-        emit(bench="budget", system="engine", model="llama-3.2-1b", attention=attentions[0][1], batch=batch,
-             budget_s=budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, cuda,
-                                                attentions[0][2], budget_s))
-    emit(bench="step_parts", model="llama-3.2-1b", attention=attentions[0][1], batch=batches[-1],
-         **step_parts(engine_model, vocab, batches[-1], prompt_len, new, attentions[0][2]))
+            emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, top_p=top_p, batch=batch,
+                 **engine_decode(engine_model, vocab, batch, prompt_len, new, make_for, weights, bw))
+        attend, label, make_for = attentions[0]
+        engine_model.decode_attention = attend
+        emit(bench="budget", system="engine", model="llama-3.2-1b", attention=label, top_p=top_p, batch=batch,
+             budget_s=budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, make_for, budget_s))
+    emit(bench="step_parts", model="llama-3.2-1b", attention=label, batch=batches[-1],
+         **step_parts(engine_model, vocab, batches[-1], prompt_len, new, make_for))
     return 0
 
 

@@ -28,7 +28,8 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $out/NAME.log
   [ "$rc" -eq 0 ] || status=1
 }
 step gpu 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step tests 150 python3 -m pytest -q -p no:cacheprovider tests/test_decode_attention.py tests/test_engine.py \
+step tests 150 python3 -m pytest -q -p no:cacheprovider tests/test_decode_attention.py tests/test_top_p.py \
+  tests/test_engine.py \
   tests/test_mamba_in_llama.py tests/test_backend_mamba.py tests/test_backend_hf.py
 step engine 300 python3 bench/engine.py
 step mamba_models 150 python3 bench/mamba_models.py

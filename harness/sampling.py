@@ -7,12 +7,18 @@ import torch
 from harness.config import SamplingConfig
 
 
-def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
-    """The distribution sampled from: [B, V] fp32 probabilities after temperature, top-k, top-p."""
+def scaled_scores(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """[B, V] fp32 scores after temperature and top-k (-inf outside the k best)."""
     scores = logits.float() / cfg.temperature
     if cfg.top_k and cfg.top_k > 0:
         kth = torch.topk(scores, min(cfg.top_k, scores.shape[-1]), dim=-1).values[..., -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
+    return scores
+
+
+def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """The distribution sampled from: [B, V] fp32 probabilities after temperature, top-k, top-p."""
+    scores = scaled_scores(logits, cfg)
     if 0 < cfg.top_p < 1:
         sorted_scores, order = torch.sort(scores, descending=True, dim=-1)
         sorted_probs = sorted_scores.softmax(dim=-1)

@@ -73,3 +73,12 @@ def split_k():
     from harness.models.decode_attention import attend_split_k
 
     return attend_split_k
+
+
+@pytest.fixture
+def nucleus():
+    """The Triton top-p threshold search (without CUDA, run by Triton's interpreter)."""
+    pytest.importorskip("triton", reason="needs Triton (pip install triton)")
+    from harness.engine.top_p import nucleus_threshold
+
+    return nucleus_threshold

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 
-from harness.models import decode_attention
-from harness.models.decode_attention import attend_masked, pick_attention
+from harness.models.decode_attention import attend_masked
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 2e-2}
@@ -51,22 +48,3 @@ def test_split_k_works_on_a_cache_view(split_k):
     q, k, v, lengths = random_case(2, 4, 2, 300, 16, torch.float32, [10, 130])
     view_k, view_v = k[:, :, :200], v[:, :, :200]
     torch.testing.assert_close(split_k(q, view_k, view_v, lengths), attend_masked(q, k, v, lengths))
-
-
-@pytest.mark.parametrize("choice, device, expected", [
-    ("torch", "cpu", attend_masked),
-    ("auto", "cpu", attend_masked),  # Triton's interpreter is for tests, not runs
-    ("triton", "cpu", decode_attention.attend_split_k),
-])
-def test_pick_attention(choice, device, expected):
-    pytest.importorskip("triton")
-    assert pick_attention(choice, torch.device(device)) is expected
-
-
-def test_pick_attention_rejects_unknown_names_and_explains_a_missing_triton(monkeypatch):
-    with pytest.raises(ValueError, match="use auto, triton or torch"):
-        pick_attention("flash", torch.device("cpu"))
-    monkeypatch.setitem(sys.modules, "triton", None)
-    assert pick_attention("auto", torch.device("cuda")) is attend_masked
-    with pytest.raises(ImportError, match="pip install triton"):
-        pick_attention("triton", torch.device("cpu"))

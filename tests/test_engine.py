@@ -15,6 +15,7 @@ from harness.backends.hf import HFBackend
 from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.engine import SlotEngine
+from harness.engine.host import use_triton
 from harness.engine.sampler import sample_in_graph
 from harness.models import decode_attention
 from harness.models.mamba_in_llama import random_init_, tiny_config
@@ -118,14 +119,43 @@ def test_split_k_attention_reads_each_slots_length_in_one_view(split_k, monkeypa
     assert staggered_greedy_rows(e, prompt_ids) == {0: expected, 1: expected}
 
 
-@pytest.mark.parametrize("options, path, views", [({}, "torch, bucketed", [64, 128]),
-                                                  ({"attention": "triton"}, "triton split-K", [128])])
-def test_engine_host_picks_the_attention_kernel(options, path, views):
+@pytest.mark.parametrize("options, attention, top_p, views", [
+    ({}, "torch, bucketed", "torch sort", [64, 128]),  # auto on CPU: torch (Triton's interpreter is for tests)
+    ({"attention": "triton"}, "triton split-K", "torch sort", [128]),
+    ({"top_p": "triton"}, "torch, bucketed", "triton threshold search", [64, 128]),
+])
+def test_engine_host_picks_its_kernels(options, attention, top_p, views):
     if options:
         pytest.importorskip("triton")
     b = mamba_backend(max_new_tokens=70, options=options)
     b.session(b.render_prompt(MESSAGES), 2)
-    assert b.describe()["attention"] == path and list(b.host.engine.views) == views
+    described = b.describe()
+    assert (described["attention"], described["top_p"], list(b.host.engine.views)) == (attention, top_p, views)
+
+
+def test_engine_samples_alike_with_the_top_p_search_and_the_sort(nucleus):
+    model = tiny_model()
+    prompt = model.prefill(torch.tensor([[1, 2, 3, 4]]))
+    sampling = SamplingConfig(temperature=1.0, top_p=0.7)
+    runs = []
+    for threshold in (None, nucleus):
+        e = SlotEngine(model, 4, 32, 20, model.cfg.vocab_size, sampling, torch.Generator().manual_seed(0),
+                       cuda_graph=False, attn_bucket=8, nucleus=threshold)
+        e.start(prompt, eos=set())
+        e.refill([0, 1, 2, 3])  # the first token is sampled here, from the prompt's logits
+        e.advance(19)
+        runs.append(e.read(every_live=False))
+    assert runs[0] == runs[1] and sorted(runs[0]) == [0, 1, 2, 3]
+    assert len({tuple(tokens) for tokens, _ in runs[0].values()}) > 1  # sampled, not greedy
+
+
+def test_kernel_options_reject_unknown_names_and_explain_a_missing_triton(monkeypatch):
+    with pytest.raises(ValueError, match="model.options.top_p='flash': use auto, triton or torch"):
+        use_triton("flash", torch.device("cpu"), "top_p")
+    monkeypatch.setitem(sys.modules, "triton", None)
+    assert not use_triton("auto", torch.device("cuda"), "attention")
+    with pytest.raises(ImportError, match="pip install triton"):
+        use_triton("triton", torch.device("cpu"), "attention")
 
 
 def test_no_sample_lost_or_duplicated_when_all_finish_in_one_step():
@@ -276,3 +306,20 @@ def test_cuda_graph_split_k_engine_decodes_like_eager_torch_attention(split_k):
         runs.append(rows)
     assert runs[0] == runs[1] and sorted(runs[0]) == [0, 1, 2, 3]
     assert all(len(tokens) == 280 for tokens in runs[0].values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_top_p_search_samples_like_the_sort(nucleus):
+    model = tiny_model().cuda()
+    prompt = model.prefill(torch.tensor([[1, 2, 3, 4]], device="cuda"))
+    sampling = SamplingConfig(temperature=1.0, top_p=0.9)
+    runs = []
+    for threshold in (None, nucleus):
+        e = SlotEngine(model, 4, 32, 12, model.cfg.vocab_size, sampling, torch.Generator("cuda").manual_seed(0),
+                       cuda_graph=True, attn_bucket=8, nucleus=threshold)
+        e.start(prompt, eos=set())
+        e.refill([0, 1, 2, 3])
+        e.advance(11)
+        runs.append(e.read(every_live=False))
+    assert runs[0] == runs[1] and sorted(runs[0]) == [0, 1, 2, 3]

@@ -113,7 +113,7 @@ class HFBackend(Backend):
         info: dict[str, object] = {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
                                    "threads": torch.get_num_threads(), "engine": self.host is not None}
         if self.host is not None:
-            info.update(attention=self.host.attention, cuda_graph=self.host.cuda_graph, sync_every=self.host.sync_every)
+            info.update(self.host.describe())
         if self.device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(self.device)
         return info

@@ -76,7 +76,7 @@ class MambaBackend(Backend):
             "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
             "threads": torch.get_num_threads(), "mixer": self.layout.mixer,
             "attn_layers": list(self.model.cfg.attn_layers), "kernels": path,
-            "attention": self.host.attention, "cuda_graph": self.host.cuda_graph, "sync_every": self.host.sync_every,
+            **self.host.describe(),
         }
         if self.device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(self.device)

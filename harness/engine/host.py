@@ -7,7 +7,8 @@ import torch
 from harness.config import SamplingConfig
 from harness.engine.session import EngineSession
 from harness.engine.slots import SlotEngine
-from harness.models.decode_attention import attend_masked, pick_attention
+from harness.engine.top_p import nucleus_threshold
+from harness.models.decode_attention import attend_masked, attend_split_k
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 from harness.sampling import StopChecker
 
@@ -20,10 +21,30 @@ ENGINE_OPTIONS: dict[str, object] = {
     # longest live slot's length rounded up to attn_bucket; "auto" is triton on CUDA, else torch.
     "attention": "auto",
     "attn_bucket": 256,
+    # Top-p: "triton" finds the nucleus by a threshold search, "torch" by sorting the vocabulary.
+    "top_p": "auto",
     # Device steps between host syncs (finish times are this coarse). None: 4 on CUDA, where a
     # sync stalls the queued work; 1 on CPU, where it costs nothing.
     "sync_every": None,
 }
+
+
+TRITON_HINT = "pip install triton (CUDA torch wheels ship it; on CPU it runs only with TRITON_INTERPRET=1)"
+
+
+def use_triton(choice: str, device: torch.device, option: str) -> bool:
+    """``model.options.<option>``: "triton", "torch", or "auto" (Triton on CUDA when it imports)."""
+    if choice not in ("auto", "triton", "torch"):
+        raise ValueError(f"model.options.{option}={choice!r}: use auto, triton or torch")
+    if choice == "torch":
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError as err:
+        if choice == "auto":
+            return False
+        raise ImportError(f"model.options.{option}=triton needs Triton: {TRITON_HINT} [{err}]") from None
+    return choice == "triton" or device.type == "cuda"
 
 
 def default_sync_every(device: torch.device) -> int:
@@ -48,14 +69,16 @@ class EngineHost:
         self.model, self.sampling, self.generator = model, sampling, generator
         self.max_new_tokens, self.options = max_new_tokens, options
         self.engine: SlotEngine | None = None
-        model.decode_attention = pick_attention(str(options["attention"]), model.device)
+        triton = lambda option: use_triton(str(options[option]), model.device, option)
+        model.decode_attention = attend_split_k if triton("attention") else attend_masked
+        self.nucleus = nucleus_threshold if triton("top_p") else None
 
-    @property
-    def attention(self) -> str:
-        """How the attention layers decode, for ``describe``."""
-        if not self.model.cfg.attn_layers:
-            return "none"
-        return "torch, bucketed" if self.model.decode_attention is attend_masked else "triton split-K"
+    def describe(self) -> dict[str, object]:
+        """The engine's paths, for the backend's ``describe`` (run.json)."""
+        attention = "torch, bucketed" if self.model.decode_attention is attend_masked else "triton split-K"
+        return {"attention": attention if self.model.cfg.attn_layers else "none",
+                "top_p": "torch sort" if self.nucleus is None else "triton threshold search",
+                "cuda_graph": self.cuda_graph, "sync_every": self.sync_every}
 
     @property
     def attn_bucket(self) -> int:
@@ -94,7 +117,7 @@ class EngineHost:
                 torch.cuda.empty_cache()
             engine = self.engine = SlotEngine(
                 self.model, batch, self.max_len(prompt_tokens), self.max_new_tokens, self.model.cfg.vocab_size,
-                self.sampling, self.generator, self.cuda_graph, self.attn_bucket)
+                self.sampling, self.generator, self.cuda_graph, self.attn_bucket, self.nucleus)
         return engine
 
     @torch.inference_mode()

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from harness.config import SamplingConfig
 from harness.engine.sampler import sample_in_graph
+from harness.engine.top_p import Threshold
 from harness.models.mamba_model import DecodeState, PromptState
 
 
@@ -53,8 +54,9 @@ class SlotEngine:
 
     def __init__(self, model: DecodeModel, batch: int, max_len: int, max_new_tokens: int, vocab_size: int,
                  sampling: SamplingConfig, generator: torch.Generator | None, cuda_graph: bool,
-                 attn_bucket: int = 256) -> None:
+                 attn_bucket: int = 256, nucleus: Threshold | None = None) -> None:
         self.model, self.max_new, self.sampling, self.generator = model, max_new_tokens, sampling, generator
+        self.nucleus = nucleus
         device = model.device
         self.state = model.allocate(batch, max_len)
         self.tokens = torch.zeros(batch, dtype=torch.long, device=device)  # each slot's last token
@@ -99,7 +101,7 @@ class SlotEngine:
     def _step(self, view: DecodeState) -> None:
         # Done and free slots step along (static shapes); their tokens are not recorded.
         logits = self.model.step(self.tokens, view)
-        self._record(sample_in_graph(logits, self.sampling, self.generator), self.live)
+        self._record(sample_in_graph(logits, self.sampling, self.generator, self.nucleus), self.live)
 
     def _capture_all(self) -> dict[int, torch.cuda.CUDAGraph]:
         # Warm up on a side stream first (Triton compiles, cuBLAS picks kernels); no slot is
@@ -143,7 +145,8 @@ class SlotEngine:
         self.n_gen[index] = 0
         self.done[index] = False
         self.live[index] = True
-        first = sample_in_graph(self.prompt.logits.expand(len(slots), -1), self.sampling, self.generator)
+        first = sample_in_graph(self.prompt.logits.expand(len(slots), -1), self.sampling, self.generator,
+                                self.nucleus)
         token = self.tokens.index_copy(0, index, first)
         self._record(token, torch.zeros_like(self.live).index_fill_(0, index, True))
         self.started.update({i: self.steps for i in slots})

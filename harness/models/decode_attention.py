@@ -29,7 +29,6 @@ Attend = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
 SPLIT = 256  # cache positions per program
 BLOCK_T = 64  # positions per inner-loop tile
-INSTALL_HINT = "pip install triton (CUDA torch wheels ship it; on CPU only with TRITON_INTERPRET=1)"
 
 
 def attend_masked(q: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor) -> Tensor:
@@ -64,7 +63,7 @@ def _split_kernel():
         q = tl.load(Q + slot * stride_qb + heads[:, None] * stride_qh + dims[None, :],
                     mask=row_ok[:, None] & dim_ok[None, :], other=0.0).to(tl.float32)
         start = split * SPLIT
-        end = tl.minimum(start + SPLIT, tl.load(Lengths + slot))
+        end = tl.minimum(start + SPLIT, tl.load(Lengths + slot).to(tl.int32))
         k_base = K + slot * stride_kb + group * stride_kh
         v_base = V + slot * stride_vb + group * stride_vh
         best = tl.full([BLOCK_H], float("-inf"), tl.float32)
@@ -116,21 +115,3 @@ def attend_split_k(q: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor)
     # Splits past a slot's length carry lse -inf and weigh nothing; a slot has at least one token.
     weights = lse.softmax(-1)
     return torch.einsum("bhs,bhsd->bhd", weights, partial).to(q.dtype)
-
-
-def pick_attention(choice: str, device: torch.device) -> Attend:
-    """``model.options.attention``: "triton" (split-K), "torch" (masked), or "auto" (Triton on CUDA
-    when it imports, else torch)."""
-    if choice == "torch":
-        return attend_masked
-    if choice not in ("auto", "triton"):
-        raise ValueError(f"model.options.attention={choice!r}: use auto, triton or torch")
-    try:
-        import triton  # noqa: F401
-    except ImportError as err:
-        if choice == "auto":
-            return attend_masked
-        raise ImportError(f"model.options.attention=triton needs Triton: {INSTALL_HINT} [{err}]") from None
-    if choice == "auto" and device.type != "cuda":
-        return attend_masked
-    return attend_split_k
