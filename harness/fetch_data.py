@@ -11,11 +11,22 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.grading_extract import last_boxed
+from harness.grading_extract import boxes
 
 # The MATH test split comes per subject on the hub; rows keep problem/level/type/solution.
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
                  "prealgebra", "precalculus")
+
+
+def math_answer(solution: str) -> str:
+    """The MATH paper's gold answer (its ``last_boxed_only_string``): the last box's content,
+    verbatim. Not the grader's reading, which joins adjacent boxes into a list and strips spaces."""
+    found = boxes(solution)
+    if not found:
+        return ""
+    start, end, content = found[-1]
+    box = solution[start:end]
+    return box[box.index("{") + 1 : -1] if box.endswith("}") else content
 
 
 def _write(rows: list[dict], path: Path) -> None:
@@ -41,8 +52,7 @@ def fetch(out: Path, names: list[str]) -> None:
         rows = [dict(r) for subject in MATH_SUBJECTS
                 for r in load_dataset("EleutherAI/hendrycks_math", subject, split="test")]
         for idx, row in enumerate(rows):
-            # The answer is the last \boxed{} of the reference solution, read as the grader reads it.
-            row.update(idx=idx, answer=last_boxed(row["solution"]) or "")
+            row.update(idx=idx, answer=math_answer(row["solution"]))
         _write(rows, out / "math" / "test.jsonl")
 
 

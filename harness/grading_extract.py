@@ -62,7 +62,7 @@ def _match_braces(text: str, start: int) -> dict[int, int]:
     return pairs
 
 
-def _boxes(text: str) -> list[tuple[int, int, str]]:
+def boxes(text: str) -> list[tuple[int, int, str]]:
     """All closed \\boxed{...} / \\fbox{...} / \\boxed 7, as (start, end, content), in order."""
     pairs: dict[int, int] | None = None
     out: list[tuple[int, int, str]] = []
@@ -94,11 +94,11 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last box; adjacent boxes joined only by separators count as one list."""
-    boxes = _boxes(text)
-    if not boxes:
+    found = boxes(text)
+    if not found:
         return None
-    parts = [boxes[-1][2]]
-    for prev, nxt in zip(reversed(boxes[:-1]), reversed(boxes[1:])):
+    parts = [found[-1][2]]
+    for prev, nxt in zip(reversed(found[:-1]), reversed(found[1:])):
         if not _BOX_JOIN.match(text[prev[1] : nxt[0]]):
             break
         if prev[2] != parts[0]:
@@ -177,7 +177,7 @@ def extract_answer(text: str, dataset: str) -> str | None:
     if answer is None:
         # A box with no number in it (a model parroting the prompt's "\boxed{answer}") is no
         # answer: it must not outvote the numbers.
-        answer = next((box for _, _, box in _boxes(text) if _NUMBER.search(box)), None)
+        answer = next((box for _, _, box in boxes(text) if _NUMBER.search(box)), None)
     if answer is not None:
         return clean_number(answer) or answer
     numbers = _NUMBER.findall(text)

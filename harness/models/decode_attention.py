@@ -12,8 +12,9 @@ sync, so either can sit inside the engine's CUDA graph.
   with an online softmax, for all query heads of that KV head at once. A split that starts past
   the slot's length loads no K/V, so a step reads each slot's own filled length and nothing
   more. The splits' partial outputs are merged with their log-sum-exp weights in torch.
-  Tiles are computed in fp32 (tf32 dot products on GPU, exact for bf16 inputs), which also lets
-  Triton's interpreter (``TRITON_INTERPRET=1``) run it on CPU for the tests.
+  Tiles are computed in fp32, which also lets Triton's interpreter (``TRITON_INTERPRET=1``) run
+  it on CPU for the tests; on GPU the dot products of bf16/fp16 models run as tf32 (which holds
+  their inputs exactly), those of fp32 models in full fp32.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _split_kernel():
                        stride_qb, stride_qh, stride_kb, stride_kh, stride_kt, stride_vb, stride_vh, stride_vt,
                        stride_ob, stride_oh, stride_os, stride_lb, stride_lh, scale,
                        REP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr,
-                       SPLIT: tl.constexpr, BLOCK_T: tl.constexpr):
+                       SPLIT: tl.constexpr, BLOCK_T: tl.constexpr, PRECISION: tl.constexpr):
         slot, group, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
         rows = tl.arange(0, BLOCK_H)
         heads = group * REP + rows
@@ -74,13 +75,13 @@ def _split_kernel():
             t_ok = t < end
             tile_mask = t_ok[:, None] & dim_ok[None, :]
             k = tl.load(k_base + t[:, None] * stride_kt + dims[None, :], mask=tile_mask, other=0.0).to(tl.float32)
-            scores = tl.dot(q, tl.trans(k)) * scale
+            scores = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale
             scores = tl.where(t_ok[None, :], scores, float("-inf"))
             new_best = tl.maximum(best, tl.max(scores, 1))
             p = tl.exp(scores - new_best[:, None])
             decay = tl.exp(best - new_best)
             v = tl.load(v_base + t[:, None] * stride_vt + dims[None, :], mask=tile_mask, other=0.0).to(tl.float32)
-            acc = acc * decay[:, None] + tl.dot(p, v)
+            acc = acc * decay[:, None] + tl.dot(p, v, input_precision=PRECISION)
             total = total * decay + tl.sum(p, 1)
             best = new_best
         filled = total > 0
@@ -111,7 +112,8 @@ def attend_split_k(q: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor)
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
         partial.stride(0), partial.stride(1), partial.stride(2), lse.stride(0), lse.stride(1), 1 / math.sqrt(dim),
         REP=rep, HEAD_DIM=dim, BLOCK_H=max(16, triton.next_power_of_2(rep)),
-        BLOCK_D=max(16, triton.next_power_of_2(dim)), SPLIT=SPLIT, BLOCK_T=BLOCK_T)
+        BLOCK_D=max(16, triton.next_power_of_2(dim)), SPLIT=SPLIT, BLOCK_T=BLOCK_T,
+        PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
     # Splits past a slot's length carry lse -inf and weigh nothing; a slot has at least one token.
     weights = lse.softmax(-1)
     return torch.einsum("bhs,bhsd->bhd", weights, partial).to(q.dtype)
