@@ -75,6 +75,8 @@ class RewardConfig:
     kind: str = "prm"  # prm | orm
     aggregation: str = "last"  # last | min | prod | mean (PRM step scores)
     batch_size: int = 8
+    device: str = "auto"  # auto = cuda when visible, else cpu
+    dtype: str = "auto"  # auto = bfloat16 (an 8B PRM does not fit a 24 GB machine in fp32)
     # Put scoring time on the plots' time axis, so a faster generator can't hide a slower scorer.
     time_on_axis: bool = True
 

@@ -205,20 +205,22 @@ def _get(cfg: Any, name: str, default: Any = None) -> Any:
 def load_reward_model(cfg: Any) -> RewardModel:
     """Load the reward model named by a ``selection.reward`` config (dataclass, DictConfig or dict).
 
-    bf16 on CUDA and on CPU (an 8B PRM does not fit a 24 GB machine in fp32; bf16 is fast on
-    these CPUs), on the GPU when there is one.
+    Its ``device`` and ``dtype`` default to the GPU when there is one and bf16 (an 8B PRM does not
+    fit a 24 GB machine in fp32; bf16 is fast on these CPUs).
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from harness.backends.hf import pick_device, pick_dtype
 
     path, kind = _get(cfg, "model"), _get(cfg, "kind", "prm")
     if not path:
         raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
     if kind not in KINDS:
         raise ValueError(f"unknown reward model kind {kind!r}; expected one of {KINDS}")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(_get(cfg, "device", "auto"), "selection.reward.device")
+    dtype = pick_dtype(_get(cfg, "dtype", "auto"), "selection.reward.dtype")
     auto = AutoModelForCausalLM if kind == "prm" else AutoModelForSequenceClassification
-    model = auto.from_pretrained(path, dtype=torch.bfloat16).to(device)
+    model = auto.from_pretrained(path, dtype=dtype).to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
     batch_size = int(_get(cfg, "batch_size", 8))
     if kind == "prm":
@@ -278,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--kind", choices=KINDS)
     ap.add_argument("--aggregation", choices=AGGREGATIONS)
     ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the run's, else cuda when visible)")
+    ap.add_argument("--dtype", help="bfloat16, float16, float32 (default: the run's, else bfloat16)")
     ap.add_argument("--data-dir", help="folder holding <dataset>/<file>, if not where the run read it")
     ap.add_argument("--rescore", action="store_true", help="score every sample again, not just null ones")
     ap.add_argument("--force", action="store_true", help="score a run whose status is still 'running'")
@@ -293,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.run_dir} is still running; score it when done (or --force if it died)", file=sys.stderr)
         return 2
     cfg = dict(run["config"].get("selection", {}).get("reward") or {})
-    for name in ("model", "kind", "aggregation", "batch_size"):
+    for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype"):
         if getattr(args, name) is not None:
             cfg[name] = getattr(args, name)
     cfg.setdefault("kind", "prm")

@@ -6,6 +6,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 from conftest import ROOT, harness_cmd
 
 from harness.store import read_jsonl, read_run
@@ -71,6 +72,9 @@ def test_sigkill_mid_problem_then_resume_loses_and_duplicates_nothing(tmp_path, 
     ("budget=0", "must be a positive"),
     ("data.dir=/nonexistent", "make data"),
     ("data.shard=5/2", "i/n"),
+    ("model.dtype=fp8", "model.dtype='fp8' is unknown"),
+    pytest.param("model.device=cuda", "use model.device=cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")),
 ])
 def test_bad_input_is_a_one_line_error(override, message, tmp_path):
     proc = run_harness("model=tiny_llama", override, f"hydra.run.dir={tmp_path / 'run'}", timeout=60)

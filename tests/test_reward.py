@@ -166,6 +166,18 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     assert recs[1]["reward"] != 0.123 and not math.isnan(recs[1]["reward"])
 
 
+def test_cli_takes_the_reward_models_device_and_dtype(tmp_path: Path, prm, tokenizer, capsys) -> None:
+    model_dir = tmp_path / "prm"
+    prm.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    run = _write_run(tmp_path, model_dir)
+    assert rw.main([str(run), "--dtype", "fp8"]) == 1
+    assert "selection.reward.dtype='fp8' is unknown" in capsys.readouterr().err
+    assert rw.main([str(run), "--device", "cpu", "--dtype", "float32"]) == 0
+    recs = [json.loads(line) for line in (run / "trajectories.jsonl").read_text().splitlines()]
+    assert 0 < recs[0]["reward"] < 1
+
+
 def test_cli_refuses_a_running_run(tmp_path: Path, capsys) -> None:
     run = _write_run(tmp_path, tmp_path / "nowhere", status="running")
     assert rw.main([str(run)]) == 2

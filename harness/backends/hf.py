@@ -25,20 +25,20 @@ ENGINE_OPTION = "engine"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def pick_device(device: str) -> torch.device:
+def pick_device(device: str, option: str = "model.device") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("model.device=cuda but no CUDA device is visible: use model.device=cpu")
+        raise ValueError(f"{option}={device} but no CUDA device is visible: use {option}=cpu")
     return torch.device(device)
 
 
-def pick_dtype(dtype: str) -> torch.dtype:
+def pick_dtype(dtype: str, option: str = "model.dtype") -> torch.dtype:
     # bf16 also on CPU: on AMX-capable CPUs it beats fp32 (DESIGN.md, checked).
     if dtype == "auto":
         return torch.bfloat16
     if dtype not in _DTYPES:
-        raise ValueError(f"model.dtype={dtype!r} is unknown: use auto, {', '.join(_DTYPES)}")
+        raise ValueError(f"{option}={dtype!r} is unknown: use auto, {', '.join(_DTYPES)}")
     return _DTYPES[dtype]
 
 
