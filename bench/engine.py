@@ -34,6 +34,7 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -262,75 +263,104 @@ def baseline_record(system: str, model: str, batch: int, new: int, elapsed: floa
          samples_per_s=round(batch * int(budget_s // elapsed) / budget_s, 2), estimated="whole batches per budget")
 
 
+class Run(NamedTuple):
+    """What every measurement of one invocation shares."""
+
+    device: torch.device
+    tiny: bool
+    batches: list[int]
+    prompt_len: int
+    new: int
+    budget_s: float
+    bw: float  # measured copy bandwidth, GB/s
+    make: MakeEngine  # SlotEngine with the host's choices for this device
+    top_p: str
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def bench_mamba(run: Run) -> None:
+    """Mamba-2: the engine vs mamba-ssm's generate(cg=True), on mamba-ssm's own model."""
+    device, prompt_len, new = run.device, run.prompt_len, run.new
+    ssm, why = (None, "tiny mode") if run.tiny else mamba_ssm_model(device)
+    if ssm is None:
+        emit(bench="decode", system="mamba_ssm_generate_cg", skipped=why)
+        model, name, vocab = own_mamba2(run.tiny, device), "mamba2-in-llama-1b", 256 if run.tiny else 128256
+        weights = param_bytes(model)
+    else:
+        # Its head is padded past config.vocab_size; sampling spans the head's rows.
+        model, name, vocab, weights = MambaSSMModel(ssm), "mamba2-1.3b", ssm.lm_head.out_features, param_bytes(ssm)
+    for batch in run.batches:
+        if ssm is not None:
+            ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
+            baseline = functools.partial(ssm.generate, ids, max_length=prompt_len + new, cg=True, top_k=0,
+                                         top_p=0.95, temperature=0.8)
+            baseline()  # captures its graphs
+            baseline_record("mamba_ssm_generate_cg", name, batch, new, timed(baseline, device), run.budget_s)
+        emit(bench="decode", system="engine", model=name, top_p=run.top_p, batch=batch,
+             **engine_decode(model, vocab, batch, prompt_len, new, run.make, weights, run.bw))
+        emit(bench="budget", system="engine", model=name, top_p=run.top_p, batch=batch, budget_s=run.budget_s,
+             **engine_budget(model, vocab, batch, prompt_len, new, run.make, run.budget_s))
+    emit(bench="step_parts", model=name, batch=run.batches[-1],
+         **step_parts(model, vocab, run.batches[-1], prompt_len, new, run.make))
+
+
+def bench_llama(run: Run) -> None:
+    """Llama-3.2-1B shape: the engine (each decode attention) vs HF generate with a static cache."""
+    device, prompt_len, new = run.device, run.prompt_len, run.new
+    llama = hf_llama(run.tiny, device)
+    vocab, weights = llama.config.vocab_size, param_bytes(llama)
+    engine_model = from_hf_llama(llama)
+    # The host's attention first (it also runs the budget), then the torch one to compare.
+    attentions = [(attend_masked, "torch, bucketed", run.make)]
+    if use_triton("auto", device, "attention"):
+        attentions.insert(0, (attend_split_k, "triton split-K", functools.partial(run.make, attn_bucket=0)))
+    for batch in run.batches:
+        ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
+        baseline = lambda: llama.generate(ids, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new,
+                                          min_new_tokens=new, cache_implementation="static",
+                                          disable_compile=not run.cuda, pad_token_id=0)
+        baseline()  # compiles
+        baseline_record("hf_generate_static", "llama-3.2-1b", batch, new, timed(baseline, device), run.budget_s)
+        for attend, label, make in attentions:
+            engine_model.decode_attention = attend
+            emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, top_p=run.top_p, batch=batch,
+                 **engine_decode(engine_model, vocab, batch, prompt_len, new, make, weights, run.bw))
+        attend, label, make = attentions[0]
+        engine_model.decode_attention = attend
+        emit(bench="budget", system="engine", model="llama-3.2-1b", attention=label, top_p=run.top_p, batch=batch,
+             budget_s=run.budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, make, run.budget_s))
+    emit(bench="step_parts", model="llama-3.2-1b", attention=label, batch=run.batches[-1],
+         **step_parts(engine_model, vocab, run.batches[-1], prompt_len, new, make))
+
+
 @torch.inference_mode()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny random models (CPU-sized), for tests")
+    parser.add_argument("--models", nargs="+", choices=["mamba", "llama"], default=["mamba", "llama"],
+                        help="which comparisons to run (default: both)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("bench/engine.py needs a CUDA GPU (none visible); `--tiny --device cpu` runs its logic on CPU")
         return 1
-    tiny, cuda = args.tiny, device.type == "cuda"
-    batches, prompt_len, new, budget_s = ([3], 8, 6, 0.5) if tiny else ([32, 256], 256, 512, 10.0)
-    bucket = 8 if tiny else 256
+    cuda = device.type == "cuda"
     emit(bench="engine", device=torch.cuda.get_device_name(device) if cuda else "cpu", torch=torch.__version__)
-    bw = bandwidth_gbs(device, 1 << (20 if tiny else 30))
+    bw = bandwidth_gbs(device, 1 << (20 if args.tiny else 30))
     emit(bench="bandwidth", gb_per_s=round(bw, 1))
-
     # What the engine's host picks on this device ("auto"): Triton top-p and attention on CUDA.
     nucleus = nucleus_threshold if use_triton("auto", device, "top_p") else None
-    make = functools.partial(SlotEngine, cuda_graph=cuda, attn_bucket=bucket, nucleus=nucleus)
-    top_p = "torch sort" if nucleus is None else "triton threshold search"
-
-    ssm, why = (None, "tiny mode") if tiny else mamba_ssm_model(device)
-    if ssm is None:
-        emit(bench="decode", system="mamba_ssm_generate_cg", skipped=why)
-        model, name, vocab = own_mamba2(tiny, device), "mamba2-in-llama-1b", 256 if tiny else 128256
-        weights = param_bytes(model)
-    else:
-        # Its head is padded past config.vocab_size; sampling spans the head's rows.
-        model, name, vocab, weights = MambaSSMModel(ssm), "mamba2-1.3b", ssm.lm_head.out_features, param_bytes(ssm)
-    for batch in batches:
-        if ssm is not None:
-            ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
-            run = functools.partial(ssm.generate, ids, max_length=prompt_len + new, cg=True, top_k=0, top_p=0.95,
-                                    temperature=0.8)
-            run()  # captures its graphs
-            baseline_record("mamba_ssm_generate_cg", name, batch, new, timed(run, device), budget_s)
-        emit(bench="decode", system="engine", model=name, top_p=top_p, batch=batch,
-             **engine_decode(model, vocab, batch, prompt_len, new, make, weights, bw))
-        emit(bench="budget", system="engine", model=name, top_p=top_p, batch=batch, budget_s=budget_s,
-             **engine_budget(model, vocab, batch, prompt_len, new, make, budget_s))
-    emit(bench="step_parts", model=name, batch=batches[-1], **step_parts(model, vocab, batches[-1], prompt_len, new,
-                                                                          make))
-    del model, ssm
-
-    llama = hf_llama(tiny, device)
-    vocab, weights = llama.config.vocab_size, param_bytes(llama)
-    engine_model = from_hf_llama(llama)
-    # The host's attention first (it also runs the budget), then the torch one to compare.
-    attentions = [(attend_masked, "torch, bucketed", make)]
-    if use_triton("auto", device, "attention"):
-        attentions.insert(0, (attend_split_k, "triton split-K", functools.partial(make, attn_bucket=0)))
-    for batch in batches:
-        ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
-        run = lambda: llama.generate(ids, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new,
-                                     min_new_tokens=new, cache_implementation="static", disable_compile=not cuda,
-                                     pad_token_id=0)
-        run()  # compiles
-        baseline_record("hf_generate_static", "llama-3.2-1b", batch, new, timed(run, device), budget_s)
-        for attend, label, make_for in attentions:
-            engine_model.decode_attention = attend
-            emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, top_p=top_p, batch=batch,
-                 **engine_decode(engine_model, vocab, batch, prompt_len, new, make_for, weights, bw))
-        attend, label, make_for = attentions[0]
-        engine_model.decode_attention = attend
-        emit(bench="budget", system="engine", model="llama-3.2-1b", attention=label, top_p=top_p, batch=batch,
-             budget_s=budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, make_for, budget_s))
-    emit(bench="step_parts", model="llama-3.2-1b", attention=label, batch=batches[-1],
-         **step_parts(engine_model, vocab, batches[-1], prompt_len, new, make_for))
+    make = functools.partial(SlotEngine, cuda_graph=cuda, attn_bucket=8 if args.tiny else 256, nucleus=nucleus)
+    shape = ([3], 8, 6, 0.5) if args.tiny else ([32, 256], 256, 512, 10.0)
+    run = Run(device, args.tiny, *shape, bw, make, "torch sort" if nucleus is None else "triton threshold search")
+    if "mamba" in args.models:
+        bench_mamba(run)
+    if "llama" in args.models:
+        bench_llama(run)
     return 0
 
 
