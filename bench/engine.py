@@ -1,6 +1,6 @@
 """The slot engine against mamba-ssm's and transformers' own generation loops (random weights).
 
-    python bench/engine.py      # one H100: about 4 minutes; JSON lines on stdout
+    python bench/engine.py [--models mamba llama]   # one H100, an estimated 4-5 minutes; JSON lines
 
 Side by side in one process, prompt 256, 512 new tokens, temperature 0.8, top_p 0.95, batch 32 and 256:
 - Mamba-2 1.3B (mamba-ssm's ``MambaLMHeadModel``, 48 layers, d_model 2048): the engine driving
