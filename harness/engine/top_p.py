@@ -7,11 +7,11 @@ last member, which a sort would split in arbitrary order.
 
 ``filtered_probs`` sorts each row of [B, V] (radix passes over 12-byte key/index pairs, then a
 cumsum and a scatter): at batch 256 and a 128k vocabulary, by a bandwidth estimate, as much
-memory traffic as the model's own decode step. ``nucleus_threshold`` instead finds tau with one Triton program per row: a 16-way search
-over the 2^32 float bit patterns (non-negative floats order like their bits), 8 rounds, each one
-read of the row testing 16 thresholds at once; the last round pins tau exactly. Fixed shapes, no
-host sync: it runs inside the engine's CUDA graph. ``nucleus_threshold_sorted`` is the torch
-reference (the sort), for tests.
+memory traffic as the model's own decode step. ``nucleus_threshold`` instead finds tau with one
+Triton program per row: a 16-way search over the 2^32 float bit patterns (non-negative floats
+order like their bits), 8 rounds, each one read of the row testing 16 thresholds at once; the
+last round pins tau exactly. Fixed shapes, no host sync: it runs inside the engine's CUDA graph.
+``nucleus_threshold_sorted`` is the torch reference (the sort), for tests.
 """
 
 from __future__ import annotations
