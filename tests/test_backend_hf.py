@@ -18,7 +18,7 @@ def backend(name, max_new_tokens=24, **sampling):
 
 
 def reference(b, prompt_ids):
-    out = b.model.generate(torch.tensor([prompt_ids]), max_new_tokens=b.max_new_tokens, do_sample=False,
+    out = b.model.generate(torch.tensor([prompt_ids], device=b.device), max_new_tokens=b.max_new_tokens, do_sample=False,
                            eos_token_id=sorted(b.eos), pad_token_id=b.tokenizer.pad_token_id)
     return b.tokenizer.decode(out[0, len(prompt_ids):], skip_special_tokens=True)
 

@@ -1,4 +1,5 @@
-"""mamba backend on tiny random MambaInLlama checkpoints (CPU, pure-torch reference path)."""
+"""mamba backend on tiny random MambaInLlama checkpoints (the pure-torch path on CPU; the kernel path
+where CUDA is visible)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, **sampling) -> MambaBackend:
-    b = MambaBackend(ModelConfig(name=name, path=f"builtin:{name}", backend="mamba", dtype="float32",
+def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, device="auto",
+            **sampling) -> MambaBackend:
+    b = MambaBackend(ModelConfig(name=name, path=f"builtin:{name}", backend="mamba", dtype="float32", device=device,
                                  options=options or {}),
                      SamplingConfig(**{"temperature": 0.0, **sampling}), RunnerConfig(concurrency=concurrency),
                      max_new_tokens, seed=0)
@@ -35,7 +37,7 @@ def naive_greedy(b: MambaBackend, prompt: list[int]) -> tuple[str, int, str]:
     """Greedy decoding by recomputing the full forward for every token: no state, no slots."""
     ids, out = list(prompt), []
     while len(out) < b.max_new_tokens:
-        token = int(b.model(torch.tensor([ids]))[0, -1].argmax())
+        token = int(b.model(torch.tensor([ids], device=b.device))[0, -1].argmax())
         ids.append(token)
         out.append(token)
         if token in b.eos:
@@ -96,7 +98,7 @@ def test_max_new_tokens_ends_with_length_and_stop_string_cuts():
 
 
 def test_slots_are_reused_across_problems_until_the_shape_changes():
-    b = backend(options={"max_len_multiple": 32})
+    b = backend(options={"max_len_multiple": 32}, device="cpu")
     prompt = b.render_prompt(MESSAGES)
     first = b.session(prompt, 4).engine
     assert b.session(prompt + [5], 4).engine is first  # same slots, same (CUDA) graph
