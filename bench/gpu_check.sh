@@ -34,11 +34,11 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $out/NAME.log
   [ "$rc" -eq 0 ] || status=1
 }
 step gpu 10 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step tests 100 python3 -m pytest -q -p no:cacheprovider tests/test_decode_attention.py tests/test_top_p.py \
+step tests 150 python3 -m pytest -q -p no:cacheprovider tests/test_decode_attention.py tests/test_top_p.py \
   tests/test_engine.py \
   tests/test_mamba_in_llama.py tests/test_backend_mamba.py tests/test_backend_hf.py
 # Two parts, so a slow HF compile cannot cost the Mamba numbers.
 step engine_mamba 120 python3 bench/engine.py --models mamba
-step engine_llama 200 python3 bench/engine.py --models llama
-step mamba_models 120 python3 bench/mamba_models.py
+step engine_llama 190 python3 bench/engine.py --models llama
+step mamba_models 110 python3 bench/mamba_models.py
 exit $status
