@@ -17,6 +17,7 @@ from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.engine import SlotEngine
 from harness.engine.host import use_triton
 from harness.engine.sampler import sample_in_graph
+from harness.engine.top_p import nucleus_threshold_sorted
 from harness.models import decode_attention
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
@@ -43,9 +44,12 @@ def engine(model, batch=4, max_len=64, max_new=8, sampling=GREEDY, bucket=16, se
 
 @pytest.mark.parametrize("cfg", [SamplingConfig(temperature=0.7, top_p=0.8), SamplingConfig(temperature=1.3, top_k=3),
                                  SamplingConfig(temperature=1.0, top_p=0.9, top_k=4)])
-def test_in_graph_sampler_draws_sample_tokens_distribution(cfg):
+# The top-p threshold path (``nucleus``) with the sort's threshold standing in for the Triton search
+# (same kept set: tests/test_top_p.py); 20,000 rows are too many for Triton's interpreter.
+@pytest.mark.parametrize("nucleus", [None, nucleus_threshold_sorted], ids=["sort", "threshold"])
+def test_in_graph_sampler_draws_sample_tokens_distribution(cfg, nucleus):
     logits = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -1.0, -3.0]]).expand(20000, -1)
-    ours = sample_in_graph(logits, cfg, torch.Generator().manual_seed(0))
+    ours = sample_in_graph(logits, cfg, torch.Generator().manual_seed(0), nucleus)
     theirs = sample_tokens(logits, cfg, torch.Generator().manual_seed(1))
     p, q = (torch.bincount(t, minlength=7).float() / len(t) for t in (ours, theirs))
     assert set(ours.unique().tolist()) == set(theirs.unique().tolist())  # same support after top-k/top-p
