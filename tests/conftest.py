@@ -66,6 +66,19 @@ def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
     return outputs
 
 
+def assert_stop_string_cuts(backend, prompt: list[int], text: str) -> None:
+    """With a stop string from the middle of ``text`` (the sample's greedy text), one sample ends
+    on it with finish reason "stop" and is cut just before it."""
+    stop = text[len(text) // 2: len(text) // 2 + 2]
+    backend.stop = type(backend.stop)(backend.tokenizer, [stop])
+    session = backend.session(prompt, 1)
+    session.add(1)
+    finished = []
+    while session.in_flight:
+        finished += session.step()
+    assert finished[0].finish_reason == "stop" and finished[0].text == text[: text.find(stop)]
+
+
 @pytest.fixture
 def split_k():
     """The Triton split-K decode attention (without CUDA, run by Triton's interpreter)."""

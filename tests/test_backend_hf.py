@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import drive
+from conftest import assert_stop_string_cuts, drive
 
 from harness.backends.hf import HFBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -57,16 +57,7 @@ def test_max_new_tokens_ends_with_length():
 def test_stop_string_ends_the_sample_and_is_cut():
     b = backend("tiny_llama", max_new_tokens=24)
     prompt = b.render_prompt(MESSAGES)
-    text = reference(b, prompt)
-    stop = text[len(text) // 2: len(text) // 2 + 2]
-    b.stop = type(b.stop)(b.tokenizer, [stop])
-    session = b.session(prompt, 1)
-    session.add(1)
-    finished = []
-    while session.in_flight:
-        finished += session.step()
-    assert finished[0].finish_reason == "stop"
-    assert finished[0].text == text[: text.find(stop)]
+    assert_stop_string_cuts(b, prompt, reference(b, prompt))
 
 
 def test_sampling_is_reproducible_per_seed():

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, drive, harness_cmd
+from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd
 
 from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -86,15 +86,7 @@ def test_max_new_tokens_ends_with_length_and_stop_string_cuts():
 
     b = backend(max_new_tokens=24)
     prompt = b.render_prompt(MESSAGES)
-    text, _, _ = naive_greedy(b, prompt)
-    stop = text[len(text) // 2: len(text) // 2 + 2]
-    b.stop = type(b.stop)(b.tokenizer, [stop])
-    session = b.session(prompt, 1)
-    session.add(1)
-    finished = []
-    while session.in_flight:
-        finished += session.step()
-    assert finished[0].finish_reason == "stop" and finished[0].text == text[: text.find(stop)]
+    assert_stop_string_cuts(b, prompt, naive_greedy(b, prompt)[0])
 
 
 def test_slots_are_reused_across_problems_until_the_shape_changes():
