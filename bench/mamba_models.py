@@ -114,8 +114,7 @@ def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_
     elapsed = time.perf_counter() - t0
     return {"batch": batch, "tokens_per_s": round(batch * new_tokens / elapsed, 1),
             "step_ms": round(1000 * elapsed / new_tokens, 3), "setup_s": round(setup_s, 2),
-            "state_gb": round(model.state_bytes(batch, prompt_len + new_tokens) / 1e9, 3),
-            "attention": host.describe()["attention"], "top_p": host.describe()["top_p"]}
+            "state_gb": round(model.state_bytes(batch, prompt_len + new_tokens) / 1e9, 3), **host.describe()}
 
 
 def main(argv: list[str] | None = None) -> int:
