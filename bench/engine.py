@@ -53,6 +53,7 @@ from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
 
 SAMPLING = SamplingConfig(temperature=0.8, top_p=0.95)
+MakeEngine = Callable[..., SlotEngine]  # SlotEngine with some arguments bound (functools.partial)
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
 
@@ -243,9 +244,6 @@ def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, make: M
     if engine.nucleus is not None:
         parts["sampler_threshold_ms"] = sampler_ms(engine.nucleus)
     return parts
-
-
-MakeEngine = Callable[..., SlotEngine]
 
 
 def timed(fn, device: torch.device) -> float:
