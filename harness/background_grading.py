@@ -7,12 +7,10 @@ graded by its resume or by ``python -m harness.grading <run>``.
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import Any
-
 from omegaconf import DictConfig
 
 from harness.grading import Grader, grade_run
-from harness.store import RunStore
+from harness.store import RunStore, TrajectoryRecord
 
 
 class BackgroundGrader:
@@ -28,8 +26,8 @@ class BackgroundGrader:
         workers, timeout_s = cfg.runner.grade_workers, cfg.runner.grade_timeout_s
         return cls(Grader(cfg.data.grader, timeout_s=timeout_s, workers=workers), store, workers, timeout_s)
 
-    def submit(self, record: dict[str, Any], gold: str) -> None:
-        self.pending[(record["problem_id"], record["sample_idx"])] = self.grader.submit(record["text"], gold)
+    def submit(self, record: TrajectoryRecord, gold: str) -> None:
+        self.pending[(record.problem_id, record.sample_idx)] = self.grader.submit(record.text, gold)
 
     def discard(self, problem_id: str) -> None:
         for key in [k for k in self.pending if k[0] == problem_id]:
@@ -42,11 +40,12 @@ class BackgroundGrader:
         finally:
             self.grader.close()
 
-        def fill(record: dict[str, Any]) -> dict[str, Any]:
-            grade = grades.get((record["problem_id"], record["sample_idx"]))
-            if grade is not None and record.get("correct") is None:
-                record["pred"], record["correct"] = grade
-            return record
+        def fill(records: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
+            for record in records:
+                grade = grades.get((record.problem_id, record.sample_idx))
+                if grade is not None and record.correct is None:
+                    record.pred, record.correct = grade
+            return records
 
         self.store.update_trajectories(fill)
         grade_run(self.store.dir, workers=self.workers, timeout_s=self.timeout_s)

@@ -6,13 +6,13 @@ are never part of the project. ``make data`` fetches public copies with the ``da
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config import DataConfig, PromptConfig
+from harness.jsonl import JsonlError, read_jsonl
 
 
 class DataError(ValueError):
@@ -42,23 +42,6 @@ def _gold(raw: str, answer_format: str) -> str:
     return raw.strip()
 
 
-def read_jsonl(path: Path, what: str) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a corrupt line is an error naming the file, line and fix."""
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: corrupt JSON line ({err.msg}); {what}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line; {what}")
-            rows.append(row)
-    return rows
-
-
 def parse_shard(shard: str | None) -> tuple[int, int]:
     if shard is None:
         return 0, 1
@@ -82,7 +65,11 @@ def load_problems(data: DataConfig | Mapping[str, Any]) -> list[Problem]:
     if not path.is_file():
         raise DataError(f"data file {path} not found: {fix}")
     problems = []
-    for index, row in enumerate(read_jsonl(path, f"restore the file ({fix})")):
+    try:
+        rows = read_jsonl(path, f"restore the file ({fix})", torn_tail_ok=False)
+    except JsonlError as err:
+        raise DataError(str(err)) from None
+    for index, row in enumerate(rows):
         for key in (cfg["question_field"], cfg["answer_field"]):
             if key not in row:
                 raise DataError(f"{path}:{index + 1}: missing field {key!r}; check data={cfg['name']} matches this file")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harness import selection as sel
+from harness.store import config_diff, flatten, read_run
 
 DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
 TITLES = {"coverage": "Coverage (any sample correct)", "majority": "Majority vote",
@@ -95,7 +96,6 @@ def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
 
 
 def read_runs(dirs: Sequence[Path]) -> list[Run]:
-    from harness.store import read_run
 
     runs = []
     for d in dirs:
@@ -104,15 +104,8 @@ def read_runs(dirs: Sequence[Path]) -> list[Run]:
     return runs
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def _identity(run: Run) -> str:
-    flat = _flat(run.config)
+    flat = flatten(run.config)
     return json.dumps({k: v for k, v in flat.items() if not k.startswith(SHARD_FREE_KEYS)}, sort_keys=True, default=str)
 
 
@@ -149,8 +142,7 @@ def merge_shards(runs: list[Run], partial: bool = False) -> list[Run]:
             kin = [r for r in runs if _shard(r) and r not in members and r.dataset == me.dataset
                    and r.config["model"]["name"] == me.config["model"]["name"]]
             if kin:
-                a, b = _flat(me.config), _flat(kin[0].config)
-                diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and not k.startswith(SHARD_FREE_KEYS))
+                diff = config_diff(me.config, kin[0].config, SHARD_FREE_KEYS)
                 raise ReportError(f"shards with different configs: {me.dirs[0]} and {kin[0].dirs[0]} differ in "
                                   f"{', '.join(diff)}; rerun one, or --partial to plot them as separate runs")
             raise ReportError(f"missing shard(s) {', '.join(str(i) for i in missing)} of {names}; "

@@ -247,29 +247,28 @@ def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], resc
 
     Only null rewards are scored unless ``rescore``, so a rerun after an interruption resumes.
     """
-    from harness.store import PROBLEMS_FILE, TRAJECTORIES_FILE, read_jsonl, write_jsonl_atomic
+    from harness.store import read_problems, read_trajectories, write_trajectories
 
-    finished = {p["problem_id"] for p in read_jsonl(run_dir / PROBLEMS_FILE)}
-    path = run_dir / TRAJECTORIES_FILE
-    records = read_jsonl(path)  # drops a torn last line, as resuming the run would
-    todo = [r for r in records if r["problem_id"] in finished and (rescore or r.get("reward") is None)]
-    missing = {r["problem_id"] for r in todo} - set(questions)
+    finished = {p.problem_id for p in read_problems(run_dir)}
+    records = read_trajectories(run_dir)  # drops a torn last line, as resuming the run would
+    todo = [r for r in records if r.problem_id in finished and (rescore or r.reward is None)]
+    missing = {r.problem_id for r in todo} - set(questions)
     if missing:
         raise ValueError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}")
     for r in todo if rescore else ():  # old scores go first: an interrupted rescore never mixes models
-        r.update(reward=None, reward_s=None)
+        r.reward = r.reward_s = None
     done = 0
     try:
         for c in range(0, len(todo), _CHUNK):
             chunk = todo[c : c + _CHUNK]
-            scores = rm.score([r["text"] for r in chunk], [questions[r["problem_id"]] for r in chunk])
+            scores = rm.score([r.text for r in chunk], [questions[r.problem_id] for r in chunk])
             for r, (reward, seconds) in zip(chunk, scores):
-                r.update(reward=reward, reward_s=seconds)
+                r.reward, r.reward_s = reward, seconds
             done += len(chunk)
             print(f"scored {done}/{len(todo)} samples", file=sys.stderr)
     finally:
         if done or rescore:  # keep what was scored even when interrupted
-            write_jsonl_atomic(path, records)
+            write_trajectories(run_dir, records)
     return done
 
 

@@ -23,7 +23,7 @@ from harness.backends import Backend, Finished, backend_class
 from harness.budget import parse_budget
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
-from harness.store import RunStore
+from harness.store import ProblemRecord, RunStore, TrajectoryRecord
 from harness.summary import summarize_run
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Runner:
             log.info("resuming %s: %d of %d problems done", store.dir, len(store.done), len(self.problems))
         if not pending and store.meta.get("status") == "done":
             log.info("%s is complete: nothing to do", store.dir)
-            return summarize_run(store.dir)
+            return store.meta["summary"]
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
                           **describe_environment())
         backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens, cfg.seed)
@@ -146,8 +146,9 @@ class Runner:
             backend.close()
         if grader is not None:
             grader.finish()
-        store.update_meta(status="done")
-        return summarize_run(store.dir)
+        summary = summarize_run(store.dir)
+        store.update_meta(status="done", summary=summary)
+        return summary
 
     def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,
                grader, bar: tqdm, totals: dict[str, float]) -> int:
@@ -157,9 +158,8 @@ class Runner:
 
             def emit(sample: Finished, t_end_s: float) -> None:
                 nonlocal index
-                record = {"problem_id": problem.problem_id, "sample_idx": index, "text": sample.text,
-                          "n_tokens": sample.n_tokens, "finish_reason": sample.finish_reason,
-                          "t_end_s": round(t_end_s, 4)}
+                record = TrajectoryRecord(problem.problem_id, index, sample.text, sample.n_tokens,
+                                          sample.finish_reason, round(t_end_s, 4))
                 store.append_trajectory(record)
                 if grader is not None:
                     grader.submit(record, problem.gold)
@@ -178,10 +178,8 @@ class Runner:
                 if grader is not None:
                     grader.discard(problem.problem_id)
                 store.update_meta(concurrency=concurrency)
-        store.finish_problem({"problem_id": problem.problem_id, "budget_s": self.budget_s,
-                              "n_samples": result.n_samples, "n_aborted": result.n_aborted,
-                              "concurrency": concurrency, "gen_tokens": result.gen_tokens,
-                              "wall_s": round(result.wall_s, 4)})
+        store.finish_problem(ProblemRecord(problem.problem_id, self.budget_s, result.n_samples, result.n_aborted,
+                                           concurrency, result.gen_tokens, round(result.wall_s, 4)))
         totals["seconds"] += result.wall_s
         bar.update(1)
         return concurrency

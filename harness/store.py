@@ -1,22 +1,26 @@
 """The results store: ``results/<run>/{run.json, problems.jsonl, trajectories.jsonl}``.
 
-Append-only JSONL flushed per sample, so a kill loses at most the line being written. A problem
-counts as done only once its line in problems.jsonl is written, after all its samples; on resume
-the trajectories of unfinished problems are dropped and those problems redone.
+The only module that writes a run's files. Records are typed (``TrajectoryRecord``,
+``ProblemRecord``); on disk they are one JSON object per line. Trajectories are appended and
+flushed per sample, so a kill loses at most the line being written. A problem counts as done
+only once its line in problems.jsonl is written, after all its samples; on resume the
+trajectories of unfinished problems are dropped and those problems redone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from harness.jsonl import read_jsonl as read_rows
+from harness.jsonl import write_jsonl_atomic
 
 RUN_FILE, PROBLEMS_FILE, TRAJECTORIES_FILE = "run.json", "problems.jsonl", "trajectories.jsonl"
-PROBLEM_FIELDS = ("problem_id", "budget_s", "n_samples", "n_aborted", "concurrency", "gen_tokens", "wall_s")
-TRAJECTORY_FIELDS = ("problem_id", "sample_idx", "text", "n_tokens", "finish_reason", "t_end_s",
-                     "pred", "correct", "reward", "reward_s")
 # Config keys that may change between a run and its resume without changing what it measures.
 RESUME_FREE_KEYS = {"run", "data.limit", "data.dir", "runner.threads", "runner.progress", "runner.grade",
                     "runner.grade_workers", "runner.grade_timeout_s", "runner.warmup"}
@@ -26,62 +30,112 @@ class StoreError(ValueError):
     pass
 
 
+@dataclass
+class TrajectoryRecord:
+    """One finished sample (a line of trajectories.jsonl)."""
+
+    problem_id: str
+    sample_idx: int
+    text: str
+    n_tokens: int
+    finish_reason: Literal["stop", "length"]
+    t_end_s: float  # seconds since the problem's clock started
+    pred: str | None = None  # extracted answer; None until graded, or when the sample states none
+    correct: bool | None = None  # None until graded
+    reward: float | None = None
+    reward_s: float | None = None  # seconds the reward model spent on this sample
+
+
+@dataclass
+class ProblemRecord:
+    """One finished problem (a line of problems.jsonl), written after all its samples."""
+
+    problem_id: str
+    budget_s: float
+    n_samples: int
+    n_aborted: int  # samples still in flight at the deadline: counted, never graded
+    concurrency: int
+    gen_tokens: int  # every token decoded for the problem, aborted samples' included
+    wall_s: float
+
+
+TRAJECTORY_FIELDS = tuple(f.name for f in dataclasses.fields(TrajectoryRecord))
+PROBLEM_FIELDS = tuple(f.name for f in dataclasses.fields(ProblemRecord))
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file written by this store.
-
-    An unterminated last line is what a kill mid-write leaves: it is ignored. Any other
-    corrupt line is an error naming the file and line.
-    """
-    if not path.exists():
-        return []
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if lineno == len(lines):  # no newline after it: torn write
-                break
-            raise StoreError(f"{path}:{lineno}: corrupt JSON line ({err.msg}); delete that line to resume") from None
-    return records
+    """Rows of a results file; a torn last line (a kill mid-write) is ignored."""
+    return read_rows(path, "delete that line to resume")
 
 
-def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
+def _records(cls: type, rows: list[dict[str, Any]], path: Path) -> list[Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return [cls(**{k: v for k, v in row.items() if k in names}) for row in rows]
+    except TypeError as err:
+        raise StoreError(f"{path}: a line lacks a field of {cls.__name__} ({err}); is this a run directory?") from None
+
+
+def read_trajectories(run_dir: str | Path) -> list[TrajectoryRecord]:
+    path = Path(run_dir) / TRAJECTORIES_FILE
+    return _records(TrajectoryRecord, read_jsonl(path), path)
+
+
+def read_problems(run_dir: str | Path) -> list[ProblemRecord]:
+    path = Path(run_dir) / PROBLEMS_FILE
+    return _records(ProblemRecord, read_jsonl(path), path)
+
+
+def write_trajectories(run_dir: str | Path, records: Iterable[TrajectoryRecord]) -> None:
+    """Replace trajectories.jsonl by ``records``, atomically."""
+    write_jsonl_atomic(Path(run_dir) / TRAJECTORIES_FILE, map(dataclasses.asdict, records))
+
+
+def rewrite_trajectories(run_dir: str | Path,
+                         change: Callable[[list[TrajectoryRecord]], list[TrajectoryRecord]]) -> None:
+    """Replace trajectories.jsonl, atomically, by ``change`` of its records (a torn last line is dropped)."""
+    write_trajectories(run_dir, change(read_trajectories(run_dir)))
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise StoreError(f"{run_dir} is not a run directory (no {RUN_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def update_run_json(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
+    """Set top-level fields of an existing run.json (atomically); returns the whole of it."""
+    meta = read_run_json(run_dir)
+    meta.update(fields)
+    _write_json_atomic(Path(run_dir) / RUN_FILE, meta)
+    return meta
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    flat: dict[str, Any] = {}
     for key, value in d.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
+            flat.update(flatten(value, name + "."))
         else:
             flat[name] = value
     return flat
 
 
-def config_mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Keys whose values differ in a way that would mix two different experiments."""
-    a, b = _flatten(old), _flatten(new)
-    free = tuple(RESUME_FREE_KEYS)
-    return sorted(k for k in a.keys() | b.keys()
-                  if a.get(k) != b.get(k) and not any(k == f or k.startswith(f + ".") for f in free))
+def config_diff(a: dict[str, Any], b: dict[str, Any], free: Iterable[str] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs, except those at or under ``free``."""
+    fa, fb = flatten(a), flatten(b)
+    free = tuple(free)
+    return sorted(k for k in fa.keys() | fb.keys()
+                  if fa.get(k) != fb.get(k) and not any(k == f or k.startswith(f + ".") for f in free))
 
 
 class RunStore:
@@ -99,47 +153,42 @@ class RunStore:
         self._problems = (self.dir / PROBLEMS_FILE).open("a", encoding="utf-8")
 
     def _prepare_resume(self, config: dict[str, Any]) -> None:
-        self.meta = json.loads((self.dir / RUN_FILE).read_text(encoding="utf-8"))
-        diff = config_mismatch(self.meta.get("config", {}), config)
+        self.meta = read_run_json(self.dir)
+        diff = config_diff(self.meta.get("config", {}), config, RESUME_FREE_KEYS)
         if diff:
             raise StoreError(f"cannot resume {self.dir}: config differs in {', '.join(diff)}; "
                              "rerun with the original values or start a new run directory")
-        problems = read_jsonl(self.dir / PROBLEMS_FILE)
-        self.done = {p["problem_id"] for p in problems}
-        trajectories = read_jsonl(self.dir / TRAJECTORIES_FILE)
+        problems = read_problems(self.dir)
+        self.done = {p.problem_id for p in problems}
         # Rewrite both files clean: no torn last line, no samples of unfinished problems.
-        write_jsonl_atomic(self.dir / PROBLEMS_FILE, problems)
-        write_jsonl_atomic(self.dir / TRAJECTORIES_FILE, (t for t in trajectories if t["problem_id"] in self.done))
+        write_jsonl_atomic(self.dir / PROBLEMS_FILE, map(dataclasses.asdict, problems))
+        rewrite_trajectories(self.dir, lambda records: [t for t in records if t.problem_id in self.done])
         self.meta.setdefault("resumes", []).append({"done_before": len(self.done)})
 
     def update_meta(self, **fields: Any) -> None:
         self.meta.update(fields)
-        write_json_atomic(self.dir / RUN_FILE, self.meta)
+        _write_json_atomic(self.dir / RUN_FILE, self.meta)
 
-    def append_trajectory(self, record: dict[str, Any]) -> None:
-        self._trajectories.write(json.dumps({k: record.get(k) for k in TRAJECTORY_FIELDS}, ensure_ascii=False) + "\n")
+    def append_trajectory(self, record: TrajectoryRecord) -> None:
+        self._trajectories.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
         self._trajectories.flush()
 
-    def finish_problem(self, record: dict[str, Any]) -> None:
+    def finish_problem(self, record: ProblemRecord) -> None:
         """Mark a problem done; its samples are already flushed, so the line comes after them."""
-        self._problems.write(json.dumps({k: record[k] for k in PROBLEM_FIELDS}) + "\n")
+        self._problems.write(json.dumps(dataclasses.asdict(record)) + "\n")
         self._problems.flush()
         os.fsync(self._problems.fileno())
-        self.done.add(record["problem_id"])
+        self.done.add(record.problem_id)
 
     def discard_problem(self, problem_id: str) -> None:
         """Drop the samples of a problem being redone (e.g. after running out of GPU memory)."""
-        self._rewrite_trajectories(lambda records: [t for t in records if t["problem_id"] != problem_id])
+        self.update_trajectories(lambda records: [t for t in records if t.problem_id != problem_id])
 
-    def update_trajectories(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Rewrite trajectories.jsonl atomically with ``change`` applied to every record."""
-        self._rewrite_trajectories(lambda records: [change(t) for t in records])
-
-    def _rewrite_trajectories(self, transform: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    def update_trajectories(self, change: Callable[[list[TrajectoryRecord]], list[TrajectoryRecord]]) -> None:
+        """Rewrite trajectories.jsonl atomically as ``change`` of its records."""
         self._trajectories.close()
-        path = self.dir / TRAJECTORIES_FILE
-        write_jsonl_atomic(path, transform(read_jsonl(path)))
-        self._trajectories = path.open("a", encoding="utf-8")
+        rewrite_trajectories(self.dir, change)
+        self._trajectories = (self.dir / TRAJECTORIES_FILE).open("a", encoding="utf-8")
 
     def close(self) -> None:
         self._trajectories.close()
@@ -150,13 +199,9 @@ def read_run(run_dir: str | Path):
     """(run.json dict, problems DataFrame, trajectories DataFrame) of finished problems only."""
     import pandas as pd
 
-    run_dir = Path(run_dir)
-    meta_path = run_dir / RUN_FILE
-    if not meta_path.exists():
-        raise StoreError(f"{run_dir} is not a run directory (no {RUN_FILE})")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    problems = pd.DataFrame(read_jsonl(run_dir / PROBLEMS_FILE), columns=list(PROBLEM_FIELDS))
+    meta = read_run_json(run_dir)
+    problems = pd.DataFrame(read_jsonl(Path(run_dir) / PROBLEMS_FILE), columns=list(PROBLEM_FIELDS))
     done = set(problems["problem_id"])
-    trajectories = pd.DataFrame([t for t in read_jsonl(run_dir / TRAJECTORIES_FILE) if t["problem_id"] in done],
+    trajectories = pd.DataFrame([t for t in read_jsonl(Path(run_dir) / TRAJECTORIES_FILE) if t["problem_id"] in done],
                                 columns=list(TRAJECTORY_FIELDS))
     return meta, problems, trajectories

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.store import RUN_FILE, read_run, write_json_atomic
+from harness.store import read_run
 
 
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
-    """Numbers of a run's finished problems; also stored as ``summary`` in run.json."""
+    """Numbers of a run's finished problems (the runner stores them as ``summary`` in run.json)."""
     meta, problems, trajectories = read_run(run_dir)
     n = len(problems)
     wall = float(problems["wall_s"].sum()) if n else 0.0
@@ -32,8 +32,6 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         accuracy = summarize(trajectories, float(problems["budget_s"].max()), methods,
                              problem_ids=list(problems["problem_id"]))
         summary.update({name: round(float(value), 4) for name, value in accuracy.items()})
-    meta["summary"] = summary
-    write_json_atomic(Path(run_dir) / RUN_FILE, meta)
     return summary
 
 

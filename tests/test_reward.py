@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import reward as rw  # noqa: E402
+from harness.store import ProblemRecord, TrajectoryRecord  # noqa: E402
 
 TEMPLATE = (  # Llama-3's chat template, reduced to what these conversations need
     "{{ bos_token }}{% for message in messages %}"
@@ -130,10 +132,10 @@ def _write_run(root: Path, model_dir: Path, status: str = "done") -> Path:
     }
     (run / "run.json").write_text(json.dumps({"config": config, "status": status}))
     (run / "problems.jsonl").write_text("".join(
-        json.dumps({"problem_id": f"toy/test/{i}", "budget_s": 1.0, "n_samples": 2}) + "\n" for i in (0, 1)))
+        json.dumps(asdict(ProblemRecord(f"toy/test/{i}", 1.0, 2, 0, 2, 20, 1.0))) + "\n" for i in (0, 1)))
     samples = [("toy/test/0", 0, None), ("toy/test/0", 1, 0.123), ("toy/test/1", 0, None), ("toy/test/2", 0, None)]
-    lines = [json.dumps({"problem_id": p, "sample_idx": i, "text": SOLUTIONS[i], "t_end_s": 0.5, "pred": "14",
-                         "correct": True, "reward": r, "reward_s": None if r is None else 0.01}) + "\n"
+    lines = [json.dumps(asdict(TrajectoryRecord(p, i, SOLUTIONS[i], 10, "stop", 0.5, "14", True, r,
+                                                None if r is None else 0.01))) + "\n"
              for p, i, r in samples]
     (run / "trajectories.jsonl").write_text("".join(lines) + '{"problem_id": "toy/te')  # crash mid-line
     return run

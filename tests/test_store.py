@@ -2,16 +2,16 @@ import json
 
 import pytest
 
-from harness.store import RunStore, StoreError, read_jsonl, read_run
+from harness.jsonl import JsonlError
+from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_jsonl, read_run
 
 
 def sample(pid, idx):
-    return {"problem_id": pid, "sample_idx": idx, "text": "x", "n_tokens": 1, "finish_reason": "stop", "t_end_s": 0.1}
+    return TrajectoryRecord(pid, idx, "x", 1, "stop", 0.1)
 
 
 def problem(pid):
-    return {"problem_id": pid, "budget_s": 1.0, "n_samples": 2, "n_aborted": 0, "concurrency": 2,
-            "gen_tokens": 2, "wall_s": 1.0}
+    return ProblemRecord(pid, 1.0, 2, 0, 2, 2, 1.0)
 
 
 CONFIG = {"model": {"name": "m"}, "budget": "1s", "data": {"limit": 3}, "run": {"resume": None}}
@@ -42,8 +42,8 @@ def test_resume_refuses_a_different_experiment(tmp_path):
 
 def test_corrupt_line_in_the_middle_names_file_and_line(tmp_path):
     path = tmp_path / "problems.jsonl"
-    path.write_text(json.dumps(problem("a")) + "\n{oops\n" + json.dumps(problem("b")) + "\n")
-    with pytest.raises(StoreError, match=r"problems.jsonl:2"):
+    path.write_text(json.dumps(vars(problem("a"))) + "\n{oops\n" + json.dumps(vars(problem("b"))) + "\n")
+    with pytest.raises(JsonlError, match=r"problems.jsonl:2"):
         read_jsonl(path)
 
 
