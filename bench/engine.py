@@ -41,18 +41,17 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.config import SamplingConfig
-from harness.engine import SlotEngine
+from harness.engine import SamplingParams, SlotEngine
 from harness.engine.host import use_triton
-from harness.engine.top_p import nucleus_threshold
-from harness.engine.sampler import sample_in_graph
 from harness.engine.llama import from_hf_llama
-from harness.models.decode_attention import attend_masked, attend_split_k
+from harness.engine.sampling import sample_in_graph
+from harness.kernels.decode_attention import attend_masked, attend_split_k
+from harness.kernels.top_p import nucleus_threshold
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
 
-SAMPLING = SamplingConfig(temperature=0.8, top_p=0.95)
+SAMPLING = SamplingParams(temperature=0.8, top_p=0.95)
 MakeEngine = Callable[..., SlotEngine]  # SlotEngine with some arguments bound (functools.partial)
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
@@ -93,6 +92,9 @@ class MambaSSMModel:
         self.m, self.params_cls = model, InferenceParams
         self.device = next(model.parameters()).device
         self.n_layer = len(model.backbone.layers)
+        # Its head is padded past config.vocab_size; sampling spans the head's rows.
+        self.vocab_size = model.lm_head.out_features
+        self.has_attention = False
 
     def _params(self, states: dict, batch: int, max_len: int, offset: int):
         params = self.params_cls(max_seqlen=max_len, max_batch_size=batch)
@@ -109,7 +111,7 @@ class MambaSSMModel:
         hidden = self.m.backbone(ids, inference_params=self._params(cache, 1, ids.shape[1], 0))
         return PromptState(ids.shape[1], self.m.lm_head(hidden[:, -1]).float(), [cache[i] for i in range(self.n_layer)])
 
-    def step(self, tokens: Tensor, state: DecodeState) -> Tensor:
+    def step(self, tokens: Tensor, state: DecodeState, attend) -> Tensor:
         params = self._params(dict(enumerate(state.layers)), tokens.shape[0], state.max_len, 1)
         hidden = self.m.backbone(tokens[:, None], inference_params=params)
         state.lengths.add_(1)
@@ -170,7 +172,7 @@ def step_traffic(state: DecodeState, batch: int, avg_len: float) -> float:
 def engine_decode(model, vocab: int, batch: int, prompt_len: int, new: int, make: MakeEngine, weights: int,
                   bw: float) -> dict:
     device = model.device
-    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, torch.Generator(device).manual_seed(0))
+    engine = make(model, batch, prompt_len + new, new, SAMPLING, torch.Generator(device).manual_seed(0))
     prompt = model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device))
     engine.start(prompt, eos=set())
     sync(device)
@@ -192,7 +194,7 @@ def engine_decode(model, vocab: int, batch: int, prompt_len: int, new: int, make
 def engine_budget(model, vocab: int, batch: int, prompt_len: int, new: int, make: MakeEngine,
                   budget_s: float) -> dict:
     device = model.device
-    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, torch.Generator(device).manual_seed(0))
+    engine = make(model, batch, prompt_len + new, new, SAMPLING, torch.Generator(device).manual_seed(0))
     eos = set(torch.randperm(vocab, generator=torch.Generator().manual_seed(0))[: max(1, vocab // 256)].tolist())
     engine.start(model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device)), eos)
     sync(device)
@@ -229,17 +231,17 @@ def step_parts(model, vocab: int, batch: int, prompt_len: int, new: int, make: M
     """The model's step and the sampler (top-p by sort and by threshold search) timed apart, slots
     midway through their samples."""
     device, generator = model.device, torch.Generator(model.device).manual_seed(0)
-    engine = make(model, batch, prompt_len + new, new, vocab, SAMPLING, generator, cuda_graph=False)
+    engine = make(model, batch, prompt_len + new, new, SAMPLING, generator, cuda_graph=False)
     engine.start(model.prefill(torch.randint(0, vocab, (1, prompt_len), device=device)), eos=set())
     engine.refill(list(range(batch)))
     engine.state.lengths.fill_(prompt_len + new // 2)
     # Each timed step adds a token: the view must hold them all (warm-up, capture, 20 replays).
     reach = min(prompt_len + new // 2 + 32, prompt_len + new)
     view = next(view for length, view in engine.views.items() if length >= reach)
-    logits = model.step(engine.tokens, view)
+    logits = model.step(engine.tokens, view, engine.attend)
     sampler_ms = lambda nucleus: round(
         replay_ms(lambda: sample_in_graph(logits, SAMPLING, generator, nucleus), device, generator), 3)
-    parts = {"model_ms": round(replay_ms(lambda: model.step(engine.tokens, view), device, generator), 3),
+    parts = {"model_ms": round(replay_ms(lambda: model.step(engine.tokens, view, engine.attend), device, generator), 3),
              "sampler_sort_ms": sampler_ms(None)}
     if engine.nucleus is not None:
         parts["sampler_threshold_ms"] = sampler_ms(engine.nucleus)
@@ -288,8 +290,8 @@ def bench_mamba(run: Run) -> None:
         model, name, vocab = own_mamba2(run.tiny, device), "mamba2-in-llama-1b", 256 if run.tiny else 128256
         weights = param_bytes(model)
     else:
-        # Its head is padded past config.vocab_size; sampling spans the head's rows.
-        model, name, vocab, weights = MambaSSMModel(ssm), "mamba2-1.3b", ssm.lm_head.out_features, param_bytes(ssm)
+        model = MambaSSMModel(ssm)
+        name, vocab, weights = "mamba2-1.3b", model.vocab_size, param_bytes(ssm)
     for batch in run.batches:
         if ssm is not None:
             ids = torch.randint(0, vocab, (batch, prompt_len), device=device)
@@ -312,9 +314,9 @@ def bench_llama(run: Run) -> None:
     vocab, weights = llama.config.vocab_size, param_bytes(llama)
     engine_model = from_hf_llama(llama)
     # The host's attention first (it also runs the budget), then the torch one to compare.
-    attentions = [(attend_masked, "torch, bucketed", run.make)]
+    attentions = [("torch, bucketed", run.make)]
     if use_triton("auto", device, "attention"):
-        attentions.insert(0, (attend_split_k, "triton split-K", functools.partial(run.make, attn_bucket=0)))
+        attentions.insert(0, ("triton split-K", functools.partial(run.make, attend=attend_split_k, attn_bucket=0)))
     for batch in run.batches:
         ids = torch.randint(1, vocab, (batch, prompt_len), device=device)
         baseline = lambda: llama.generate(ids, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new,
@@ -322,12 +324,10 @@ def bench_llama(run: Run) -> None:
                                           disable_compile=not run.cuda, pad_token_id=0)
         baseline()  # compiles
         baseline_record("hf_generate_static", "llama-3.2-1b", batch, new, timed(baseline, device), run.budget_s)
-        for attend, label, make in attentions:
-            engine_model.decode_attention = attend
+        for label, make in attentions:
             emit(bench="decode", system="engine", model="llama-3.2-1b", attention=label, top_p=run.top_p, batch=batch,
                  **engine_decode(engine_model, vocab, batch, prompt_len, new, make, weights, run.bw))
-        attend, label, make = attentions[0]
-        engine_model.decode_attention = attend
+        label, make = attentions[0]
         emit(bench="budget", system="engine", model="llama-3.2-1b", attention=label, top_p=run.top_p, batch=batch,
              budget_s=run.budget_s, **engine_budget(engine_model, vocab, batch, prompt_len, new, make, run.budget_s))
     emit(bench="step_parts", model="llama-3.2-1b", attention=label, batch=run.batches[-1],
@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     emit(bench="bandwidth", gb_per_s=round(bw, 1))
     # What the engine's host picks on this device ("auto"): Triton top-p and attention on CUDA.
     nucleus = nucleus_threshold if use_triton("auto", device, "top_p") else None
-    make = functools.partial(SlotEngine, cuda_graph=cuda, attn_bucket=8 if args.tiny else 256, nucleus=nucleus)
+    make = functools.partial(SlotEngine, cuda_graph=cuda, attend=attend_masked, attn_bucket=8 if args.tiny else 256,
+                             nucleus=nucleus)
     shape = ([3], 8, 6, 0.5) if args.tiny else ([32, 256], 256, 512, 10.0)
     run = Run(device, args.tiny, *shape, bw, make, "torch sort" if nucleus is None else "triton threshold search")
     if "mamba" in args.models:

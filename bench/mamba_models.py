@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.config import SamplingConfig
-from harness.engine import ENGINE_OPTIONS, EngineHost
+from harness.engine import EngineHost, EngineOptions, SamplingParams
+from harness.kernels.decode_attention import attend_masked
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
@@ -78,7 +78,7 @@ def check(model: MambaInLlamaForCausalLM, kernels, prompt_len: int, steps: int) 
     prompt = model.prefill(ids[:, :prompt_len])
     state = model.allocate(1, prompt_len + steps)
     state.load(torch.tensor([0], device=model.device), prompt)
-    steps_logits = [model.step(ids[:, t], state)[0] for t in range(prompt_len, ids.shape[1])]
+    steps_logits = [model.step(ids[:, t], state, attend_masked)[0] for t in range(prompt_len, ids.shape[1])]
     decoded = torch.stack([prompt.logits[0], *steps_logits])
     tail = full[prompt_len - 1:]
     return {"decode_vs_forward_max_abs": (decoded - tail).abs().max().item(),
@@ -94,7 +94,7 @@ def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_
     cuda = model.device.type == "cuda"
     generator = torch.Generator(model.device).manual_seed(0)
     # The backend's host: its choice of decode attention, attention buckets, CUDA graphs, sync_every.
-    host = EngineHost(model, SamplingConfig(temperature=0.8, top_p=0.95), generator, new_tokens, ENGINE_OPTIONS)
+    host = EngineHost(model, SamplingParams(temperature=0.8, top_p=0.95), generator, new_tokens, EngineOptions())
     sync_every = host.sync_every
     t0 = time.perf_counter()
     engine = host.engine_for(batch, prompt_len)

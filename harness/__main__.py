@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.config import register
+from harness.config import register, to_harness_config
 
 register()
 log = logging.getLogger("harness")
@@ -37,16 +37,18 @@ def main(cfg: DictConfig) -> None:
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    device = nullcontext()
-    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.runner.exclusive_device and "SLURM_JOB_ID" not in os.environ:
-        from harness.devices import claim_device
-
-        device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
     try:
-        if cfg.run.resume and not (Path(cfg.run.resume) / "run.json").exists():
-            raise FileNotFoundError(f"run.resume={cfg.run.resume}: no run.json there, nothing to resume")
+        config = to_harness_config(cfg)
+        if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
+            raise FileNotFoundError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
+        runner = Runner(config, run_dir)
+        device = nullcontext()
+        if hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device and "SLURM_JOB_ID" not in os.environ:
+            from harness.devices import claim_device
+
+            device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
         with device:
-            summary = Runner(cfg, run_dir).run()
+            summary = runner.run()
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -1,17 +1,65 @@
-"""Typed Hydra structured configs: a typo in a key fails at start, not after an hour.
+"""Typed Hydra structured configs: a typo in a key, a wrong type or an unknown choice fails at start.
 
 The YAML files under conf/ fill these dataclasses; the schema is registered in Hydra's
-ConfigStore as ``harness_schema`` and the primary ``conf/config.yaml`` extends it.
+ConfigStore as ``harness_schema`` and the primary ``conf/config.yaml`` extends it. The entry
+point converts the composed config once (``to_harness_config``); every component after it
+receives these dataclasses, never a DictConfig. Closed sets of choices are Enums (OmegaConf
+checks them at composition and lists the valid names).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class BackendName(StrEnum):
+    hf = "hf"  # plain transformers (prompt prefilled once per problem, slots refilled from its cache)
+    engine = "engine"  # a transformers Llama on the project's slot engine (CUDA-graph decode)
+    mamba = "mamba"  # MambaInLlama hybrids / pure students on the slot engine
+    vllm = "vllm"
+
+
+class Dtype(StrEnum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class GraderName(StrEnum):
+    gsm8k = "gsm8k"
+    math = "math"
+
+
+class AnswerFormat(StrEnum):
+    plain = "plain"
+    gsm8k_hashes = "gsm8k_hashes"  # the gold answer is the text after "####"
+
+
+class Method(StrEnum):
+    coverage = "coverage"
+    majority = "majority"
+    rm_weighted = "rm_weighted"
+    best_of_n = "best_of_n"
+
+
+class RewardKind(StrEnum):
+    prm = "prm"
+    orm = "orm"
+
+
+class Aggregation(StrEnum):
+    last = "last"
+    min = "min"
+    prod = "prod"
+    mean = "mean"
 
 
 @dataclass
@@ -20,32 +68,29 @@ class ModelConfig:
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
     # (tiny_llama, tiny_mamba, smollm2); see harness/models/.
     path: str = MISSING
-    backend: str = "hf"
-    # Architecture family, for the README's backend table and for the reporter's legend.
-    arch: str = "llama"
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA and CPU)
-    device: str = "auto"  # auto | cpu | cuda
+    backend: BackendName = BackendName.hf
+    dtype: Dtype = Dtype.auto  # auto: bf16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     revision: str | None = None
     trust_remote_code: bool = False
     # Jinja chat template overriding the tokenizer's own (None: use the tokenizer's).
     chat_template: str | None = None
-    # Backend-specific options (e.g. vLLM's gpu_memory_utilization); free-form on purpose,
-    # each backend validates its own keys.
+    # Backend-specific options (e.g. vLLM's gpu_memory_utilization), open on purpose: each backend
+    # parses them into its own typed dataclass at start and names its valid keys.
     options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class DataConfig:
-    name: str = MISSING  # gsm8k | math500 | math
+    name: str = MISSING  # gsm8k | math500 | math, or a dataset of your own
     dir: str = "${oc.env:HARNESS_DATA_DIR,data}"
     file: str = "test.jsonl"
-    grader: str = MISSING  # gsm8k | math: which extraction/equivalence rules apply
+    grader: GraderName = MISSING  # which extraction / equivalence rules apply
     question_field: str = MISSING
     answer_field: str = MISSING
     # Field holding a stable id; None: "<name>/<split>/<line index>".
     id_field: str | None = None
-    # How the gold answer is stored: "gsm8k_hashes" takes the text after "####".
-    answer_format: str = "plain"  # plain | gsm8k_hashes
+    answer_format: AnswerFormat = AnswerFormat.plain
     limit: int | None = None
     shard: str | None = None  # "i/n": every n-th problem starting at i (after limit)
     max_new_tokens: int = 512
@@ -72,20 +117,19 @@ class SamplingConfig:
 class RewardConfig:
     # Hub id, local directory or builtin:<name>; None: no reward model.
     model: str | None = None
-    kind: str = "prm"  # prm | orm
-    aggregation: str = "last"  # last | min | prod | mean (PRM step scores)
+    kind: RewardKind = RewardKind.prm
+    aggregation: Aggregation = Aggregation.last  # how a PRM's step scores make one reward
     batch_size: int = 8
     device: str = "auto"  # auto = cuda when visible, else cpu
-    dtype: str = "auto"  # auto = bfloat16 (an 8B PRM does not fit a 24 GB machine in fp32)
+    dtype: Dtype = Dtype.auto  # auto = bfloat16 (an 8B PRM does not fit a 24 GB machine in fp32)
     # Put scoring time on the plots' time axis, so a faster generator can't hide a slower scorer.
     time_on_axis: bool = True
 
 
 @dataclass
 class SelectionConfig:
-    name: str = MISSING
-    # What the run summary reports: coverage | majority | rm_weighted | best_of_n
-    methods: list[str] = field(default_factory=lambda: ["coverage", "majority"])
+    # What the run summary reports.
+    methods: list[Method] = field(default_factory=lambda: [Method.coverage, Method.majority])
     reward: RewardConfig = field(default_factory=RewardConfig)
 
 
@@ -127,6 +171,45 @@ class HarnessConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]:
+    """Keys a ``+key=value`` override added beside the schema (open dict fields excepted)."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    unknown = [prefix + key for key in node.keys() if key not in fields]
+    for name, f in fields.items():
+        child = node.get(name) if name in node else None
+        child_type = OmegaConf.get_type(child) if isinstance(child, DictConfig) else None
+        if child_type is not None and dataclasses.is_dataclass(child_type):
+            unknown += _unknown_keys(child, child_type, f"{prefix}{name}.")
+    return unknown
+
+
+def to_harness_config(cfg: DictConfig) -> HarnessConfig:
+    """The composed config as dataclasses, refusing keys the schema does not have."""
+    unknown = _unknown_keys(cfg, HarnessConfig)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}: check the spelling against "
+                          "`python -m harness --cfg job` (only model.options takes keys of its own)")
+    return OmegaConf.to_object(cfg)
+
+
+def as_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON-ready data (enums by their names), as run.json stores it."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(dataclasses.asdict(cfg))
 
 
 def _shard_tag(shard: str | None) -> str:

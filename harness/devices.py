@@ -1,4 +1,7 @@
-"""One job per accelerator: jobs of a local sweep queue for a free GPU (or for the CPU).
+"""Devices: which one a model runs on and in which dtype, and one job per accelerator in a sweep.
+
+``pick_device`` / ``pick_dtype`` turn ``model.device`` / ``model.dtype`` into torch objects (torch
+is imported only there). The rest: jobs of a local sweep queue for a free GPU (or for the CPU).
 
 submitit's local executor starts every job of a sweep at once and shows each the same GPUs.
 Timings are only comparable when jobs do not share a device, so each job takes an exclusive
@@ -18,6 +21,27 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def pick_device(device: str, option: str = "model.device"):
+    """The torch.device for ``device`` (auto: CUDA when visible, else CPU)."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{option}={device} but no CUDA device is visible: use {option}=cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, option: str = "model.dtype"):
+    """The torch dtype for ``dtype`` (auto: bfloat16, which also beats fp32 on AMX-capable CPUs)."""
+    import torch
+
+    dtypes = {"auto": torch.bfloat16, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in dtypes:
+        raise ValueError(f"{option}={dtype!r} is unknown: use {', '.join(dtypes)}")
+    return dtypes[dtype]
 
 
 def visible_devices() -> list[str]:

@@ -15,7 +15,6 @@ fills null ``reward``/``reward_s`` in trajectories.jsonl (atomic rewrite via har
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -24,8 +23,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-AGGREGATIONS = ("last", "min", "prod", "mean")
-KINDS = ("prm", "orm")
+from harness.config import Aggregation, RewardConfig
+from harness.registry import Registry
+
+AGGREGATIONS = tuple(a.value for a in Aggregation)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
@@ -63,6 +64,10 @@ class RewardModel:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id or 0
+
+    @classmethod
+    def from_config(cls, model: Any, tokenizer: Any, cfg: RewardConfig) -> RewardModel:
+        return cls(model, tokenizer, cfg.batch_size)
 
     def _encode(self, text: str, prompt: str) -> tuple[list[int], list[int]]:
         """Token ids, and the positions whose logits carry the score (PRM only)."""
@@ -115,6 +120,16 @@ class RewardModel:
 
 
 class ProcessRewardModel(RewardModel):
+    @staticmethod
+    def auto_class() -> Any:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM
+
+    @classmethod
+    def from_config(cls, model: Any, tokenizer: Any, cfg: RewardConfig) -> ProcessRewardModel:
+        return cls(model, tokenizer, cfg.batch_size, str(cfg.aggregation))
+
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, aggregation: str = "last") -> None:
         super().__init__(model, tokenizer, batch_size)
         aggregate([1.0], aggregation)  # validate early, not after an hour of scoring
@@ -176,6 +191,12 @@ def _last_at_or_before(starts: list[int], char: int) -> int:
 
 
 class OutcomeRewardModel(RewardModel):
+    @staticmethod
+    def auto_class() -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
         super().__init__(model, tokenizer, batch_size)
         if model.config.num_labels not in (1, 2):
@@ -198,34 +219,29 @@ class OutcomeRewardModel(RewardModel):
         return [float(p) for p in probs.cpu()]
 
 
-def _get(cfg: Any, name: str, default: Any = None) -> Any:
-    return cfg.get(name, default) if isinstance(cfg, Mapping) else getattr(cfg, name, default)
+KINDS = Registry("reward model kind", "selection.reward.kind=<name>", {
+    "prm": "harness.reward:ProcessRewardModel",
+    "orm": "harness.reward:OutcomeRewardModel",
+})
 
 
-def load_reward_model(cfg: Any) -> RewardModel:
-    """Load the reward model named by a ``selection.reward`` config (dataclass, DictConfig or dict).
+def load_reward_model(cfg: RewardConfig) -> RewardModel:
+    """Load the reward model named by a ``selection.reward`` config.
 
     Its ``device`` and ``dtype`` default to the GPU when there is one and bf16 (an 8B PRM does not
     fit a 24 GB machine in fp32; bf16 is fast on these CPUs).
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from harness.backends.hf import pick_device, pick_dtype
+    from harness.devices import pick_device, pick_dtype
 
-    path, kind = _get(cfg, "model"), _get(cfg, "kind", "prm")
-    if not path:
+    if not cfg.model:
         raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
-    if kind not in KINDS:
-        raise ValueError(f"unknown reward model kind {kind!r}; expected one of {KINDS}")
-    device = pick_device(_get(cfg, "device", "auto"), "selection.reward.device")
-    dtype = pick_dtype(_get(cfg, "dtype", "auto"), "selection.reward.dtype")
-    auto = AutoModelForCausalLM if kind == "prm" else AutoModelForSequenceClassification
-    model = auto.from_pretrained(path, dtype=dtype).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    batch_size = int(_get(cfg, "batch_size", 8))
-    if kind == "prm":
-        return ProcessRewardModel(model, tokenizer, batch_size, _get(cfg, "aggregation", "last"))
-    return OutcomeRewardModel(model, tokenizer, batch_size)
+    kind = KINDS.get(str(cfg.kind))
+    device = pick_device(cfg.device, "selection.reward.device")
+    dtype = pick_dtype(str(cfg.dtype), "selection.reward.dtype")
+    model = kind.auto_class().from_pretrained(cfg.model, dtype=dtype).to(device)
+    return kind.from_config(model, AutoTokenizer.from_pretrained(cfg.model), cfg)
 
 
 # ---------------------------------------------------------------- CLI: score a run directory
@@ -276,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.reward", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--model", help="hub id or local path (default: the run's selection.reward.model)")
-    ap.add_argument("--kind", choices=KINDS)
+    ap.add_argument("--kind", choices=KINDS.names())
     ap.add_argument("--aggregation", choices=AGGREGATIONS)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the run's, else cuda when visible)")
@@ -286,37 +302,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="score a run whose status is still 'running'")
     args = ap.parse_args(argv)
 
-    run_json = args.run_dir / "run.json"
-    if not run_json.is_file():
-        print(f"error: {args.run_dir} is not a run directory (no run.json)", file=sys.stderr)
+    from harness.store import StoreError, read_run_json, update_run_json
+
+    try:
+        run = read_run_json(args.run_dir)
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    run = json.loads(run_json.read_text(encoding="utf-8"))
     if run.get("status") == "running" and not args.force:
         # The runner appends to trajectories.jsonl; a rewrite now would lose its lines.
         print(f"error: {args.run_dir} is still running; score it when done (or --force if it died)", file=sys.stderr)
         return 2
-    cfg = dict(run["config"].get("selection", {}).get("reward") or {})
-    for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype"):
-        if getattr(args, name) is not None:
-            cfg[name] = getattr(args, name)
-    cfg.setdefault("kind", "prm")
-    cfg.setdefault("aggregation", "last")
-    used = {k: cfg.get(k) for k in ("model", "kind", "aggregation")}
-    meta = args.run_dir / "reward.json"
-    if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != used and not args.rescore:
+    chosen = {name: getattr(args, name) for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype")
+              if getattr(args, name) is not None}
+    try:
+        cfg = reward_config({**(run["config"].get("selection", {}).get("reward") or {}), **chosen})
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    used = {"model": cfg.model, "kind": str(cfg.kind), "aggregation": str(cfg.aggregation)}
+    if run.get("reward") not in (None, used) and not args.rescore:
         # Mixing two reward models' scores in one run would make rm_weighted meaningless.
-        print(f"error: {args.run_dir} was scored with {meta.read_text().strip()}; use --rescore to replace", file=sys.stderr)
+        print(f"error: {args.run_dir} was scored with {run['reward']}; use --rescore to replace", file=sys.stderr)
         return 2
     try:
         questions = _questions(run["config"], args.data_dir)
         rm = load_reward_model(cfg)
-        meta.write_text(json.dumps(used) + "\n", encoding="utf-8")
+        update_run_json(args.run_dir, reward=used)
         n = score_run(args.run_dir, rm, questions, args.rescore)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{args.run_dir}: scored {n} samples with {used['model']} ({used['kind']}, {used['aggregation']})")
     return 0
+
+
+def reward_config(values: Mapping[str, Any]) -> RewardConfig:
+    """A ``RewardConfig`` from plain values (a run's saved config, CLI flags), type-checked."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RewardConfig), dict(values)))
+    except OmegaConfBaseException as err:
+        raise ValueError(f"selection.reward: {str(err).splitlines()[0]}") from None
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from harness.backends import Backend, Finished, backend_class
+from harness.backends import Backend, backend_class
 from harness.budget import parse_budget
+from harness.config import HarnessConfig, as_dict
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
+from harness.session import Finished
 from harness.store import ProblemRecord, RunStore, TrajectoryRecord
 from harness.summary import summarize_run
 
@@ -80,16 +81,19 @@ def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
 
 
 class Runner:
-    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+    def __init__(self, cfg: HarnessConfig, run_dir: Path) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.budget_s = parse_budget(cfg.budget)
         self.problems = load_problems(cfg.data)
         self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
+        # Made (and its model.options checked) before the run directory exists; loaded in run().
+        self.backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens,
+                                                        cfg.seed)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        store = RunStore(self.run_dir, OmegaConf.to_container(cfg, resolve=True))
+        store = RunStore(self.run_dir, as_dict(cfg))
         try:
             summary = self._run(store)
         except BaseException as err:
@@ -110,7 +114,7 @@ class Runner:
             return store.meta["summary"]
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
                           **describe_environment())
-        backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens, cfg.seed)
+        backend = self.backend
         t0 = time.perf_counter()
         backend.load()
         load_s = time.perf_counter() - t0

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-METHODS = ("coverage", "majority", "rm_weighted", "best_of_n")
+from harness.config import Method
+from harness.registry import Registry
+
 REWARD_METHODS = frozenset({"rm_weighted", "best_of_n"})
 
 KeyFn = Callable[[str | None], Hashable | None]
@@ -76,6 +78,19 @@ def _dense_rank(x: np.ndarray) -> np.ndarray:
     return np.unique(x, return_inverse=True)[1].reshape(-1)
 
 
+@dataclass(frozen=True)
+class Arrivals:
+    """One problem set's samples within the budget, sorted by (problem, arrival): what a method reads."""
+
+    samples: pd.DataFrame  # the trajectory rows, in arrival order
+    pcode: np.ndarray  # (N,) problem index of each sample
+    rank: np.ndarray  # (N,) arrival rank within its problem
+    start: np.ndarray  # (P,) index of each problem's first sample
+    correct: np.ndarray  # (N,) bool
+    n_correct: np.ndarray  # (N,) correct samples of the problem so far
+    key: KeyFn | None
+
+
 def steps(
     trajectories: pd.DataFrame,
     method: str,
@@ -85,14 +100,13 @@ def steps(
     key: KeyFn | None = None,
     reward_time: bool = True,
 ) -> Steps:
-    """Build the arrival step function of ``method`` (one of METHODS).
+    """Build the arrival step function of ``method`` (a name in METHODS).
 
     ``problem_ids`` lists every finished problem (problems without samples count as wrong);
     default: the problems present in the frame. Samples arriving after ``budget_s`` are dropped.
     ``key`` maps an answer to its voting class (None: no vote); default harness.grading's.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown selection method {method!r}; expected one of {METHODS}")
+    value_of = METHODS.get(method)
     df = trajectories
     ids = pd.unique(df["problem_id"]) if problem_ids is None else np.asarray(problem_ids)
     pcode_all = pd.Index(ids).get_indexer(df["problem_id"])
@@ -111,60 +125,83 @@ def steps(
     rank = np.arange(n) - start[pcode]  # arrival rank within the problem
     correct = _bool(sub["correct"]) if n else np.zeros(0, bool)
     n_correct = pd.Series(correct.astype(np.int64)).groupby(pcode, sort=False).cumsum().to_numpy()
-
-    if method == "coverage":
-        value = (n_correct > 0).astype(float)
-    else:
-        value = _selected_correct(sub, method, pcode, rank, start, correct, key)
+    value = value_of(Arrivals(sub, pcode, rank, start, correct, n_correct, key)) if n else np.zeros(0)
     return Steps(np.asarray(ids), start, count, pcode, t, value, n_correct)
 
 
-def _selected_correct(
-    sub: pd.DataFrame,
-    method: str,
-    pcode: np.ndarray,
-    rank: np.ndarray,
-    start: np.ndarray,
-    correct: np.ndarray,
-    key: KeyFn | None,
-) -> np.ndarray:
-    """Correctness of the majority / rm_weighted / best_of_n pick after each arrival.
+def coverage(a: Arrivals) -> np.ndarray:
+    return (a.n_correct > 0).astype(float)
+
+
+def majority(a: Arrivals) -> np.ndarray:
+    cls = _keys(a.samples["pred"], a.key)
+    votes = cls >= 0
+    first, grp = _class_first(a, cls)
+    return _leader_correct(a, votes, grp.cumcount().to_numpy() + 1, first)
+
+
+def rm_weighted(a: Arrivals) -> np.ndarray:
+    reward, scored = _rewards(a)
+    if reward is None:
+        return np.zeros(len(a.pcode))
+    cls = _keys(a.samples["pred"], a.key)
+    votes = _voters(reward, scored & (cls >= 0))
+    cls = np.where(votes, cls, -1)  # non-voters form no class
+    first, _ = _class_first(a, cls)
+    sums = pd.Series(np.where(votes, reward, 0.0)).groupby([a.pcode, cls], sort=False).cumsum()
+    strength = np.zeros(len(a.pcode), np.int64)
+    strength[votes] = _dense_rank(sums.to_numpy()[votes]) + 1
+    return _leader_correct(a, votes, strength, first)
+
+
+def best_of_n(a: Arrivals) -> np.ndarray:
+    reward, scored = _rewards(a)
+    if reward is None:
+        return np.zeros(len(a.pcode))
+    votes = _voters(reward, scored & (_keys(a.samples["pred"], a.key) >= 0))
+    strength = np.zeros(len(a.pcode), np.int64)
+    strength[votes] = _dense_rank(reward[votes]) + 1
+    return _leader_correct(a, votes, strength, a.rank)  # each sample is its own candidate
+
+
+# Each method: Arrivals -> (N,) 0/1 correctness of its pick after each arrival; in display order.
+METHODS = Registry("selection method", "selection.methods=[<name>, ...]",
+                   {m.value: f"harness.selection:{m.value}" for m in Method})
+
+
+def _rewards(a: Arrivals) -> tuple[np.ndarray | None, np.ndarray]:
+    """Rewards and which samples have one (unscored samples can't be picked by a reward method)."""
+    if "reward" not in a.samples:
+        return None, np.zeros(len(a.pcode), bool)
+    reward = a.samples["reward"].to_numpy(dtype=float, na_value=np.nan)
+    return reward, ~np.isnan(reward)
+
+
+def _voters(reward: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    if (reward[votes] < 0).any():
+        raise ValueError("reward methods need rewards >= 0 (probabilities); got negatives")
+    return votes
+
+
+def _class_first(a: Arrivals, cls: np.ndarray):
+    """Arrival rank of each sample's class's first member, and the (problem, class) groups."""
+    grp = pd.DataFrame({"p": a.pcode, "c": cls, "r": a.rank}).groupby(["p", "c"], sort=False)
+    return grp["r"].transform("min").to_numpy(), grp
+
+
+def _leader_correct(a: Arrivals, votes: np.ndarray, strength: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Correctness of the leading candidate after each arrival.
 
     Each candidate gets one packed integer score ``strength * (N + 1) + (N - first)``: the
     running maximum is then the leader, ties going to the earliest-arrived member. It is exact
     because a class's strength never decreases as samples arrive (counts; sums of rewards >= 0).
     """
-    n = len(sub)
-    if n == 0:
-        return np.zeros(0)
-    cls = _keys(sub["pred"], key)
-    votes = cls >= 0
-    if method in REWARD_METHODS:
-        if "reward" not in sub:
-            return np.zeros(n)
-        reward = sub["reward"].to_numpy(dtype=float, na_value=np.nan)
-        votes &= ~np.isnan(reward)  # unscored samples can't be picked by a reward method
-        if (reward[votes] < 0).any():
-            raise ValueError("reward methods need rewards >= 0 (probabilities); got negatives")
-    cls = np.where(votes, cls, -1)  # non-voters form no class
-    if method == "best_of_n":
-        first = rank  # each sample is its own candidate
-        strength = np.zeros(n, np.int64)
-        strength[votes] = _dense_rank(reward[votes]) + 1
-    else:
-        grp = pd.DataFrame({"p": pcode, "c": cls, "r": rank}).groupby(["p", "c"], sort=False)
-        first = grp["r"].transform("min").to_numpy()
-        if method == "majority":
-            strength = grp.cumcount().to_numpy() + 1
-        else:
-            sums = pd.Series(np.where(votes, reward, 0.0)).groupby([pcode, cls], sort=False).cumsum()
-            strength = np.zeros(n, np.int64)
-            strength[votes] = _dense_rank(sums.to_numpy()[votes]) + 1
+    n = len(a.pcode)
     score = np.where(votes, strength * (n + 1) + (n - first), -1)
-    lead = _running_leader(score, pcode)
+    lead = _running_leader(score, a.pcode)
     has_leader = lead >= 0
-    rep = start[pcode] + (n - lead % (n + 1))  # representative: the class's earliest member
-    return np.where(has_leader, correct[np.where(has_leader, rep, 0)], False).astype(float)
+    rep = a.start[a.pcode] + (n - lead % (n + 1))  # representative: the class's earliest member
+    return np.where(has_leader, a.correct[np.where(has_leader, rep, 0)], False).astype(float)
 
 
 def arrived(st: Steps, times: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ def assert_stop_string_cuts(backend, prompt: list[int], text: str) -> None:
 def split_k():
     """The Triton split-K decode attention (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.models.decode_attention import attend_split_k
+    from harness.kernels.decode_attention import attend_split_k
 
     return attend_split_k
 
@@ -92,6 +92,6 @@ def split_k():
 def nucleus():
     """The Triton top-p threshold search (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.engine.top_p import nucleus_threshold
+    from harness.kernels.top_p import nucleus_threshold
 
     return nucleus_threshold

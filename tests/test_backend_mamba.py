@@ -15,6 +15,7 @@ from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd
 
 from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.store import read_jsonl
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
 
@@ -102,7 +103,7 @@ def test_slots_are_reused_across_problems_until_the_shape_changes():
 
 
 def test_unknown_option_is_an_error():
-    with pytest.raises(ValueError, match="unknown model.options"):
+    with pytest.raises(ValueError, match="model.options gpu_mem unknown to backend=mamba: valid keys are .*kernels"):
         backend(options={"gpu_mem": 0.5})
 
 
@@ -133,13 +134,14 @@ def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
 
 def test_tiny_hybrid_end_to_end(tmp_path, data_dir):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(harness_cmd("model=tiny_hybrid", "budget=5s", "data.limit=2", f"hydra.run.dir={run_dir}",
-                                      "runner.threads=1", "runner.progress=false"),
+    proc = subprocess.run(harness_cmd("debug=tiny", "model=tiny_hybrid", "budget=5s", "data.limit=2",
+                                      f"hydra.run.dir={run_dir}"),
                           cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ.copy(), check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "done" and meta["backend"]["kernels"] == "torch reference"
-    problems = [json.loads(line) for line in (run_dir / "problems.jsonl").read_text().splitlines()]
+    # read_jsonl, not splitlines(): sample texts may hold U+2028, which splitlines() splits on.
+    problems = read_jsonl(run_dir / "problems.jsonl")
     assert len(problems) == 2 and all(p["gen_tokens"] > 0 for p in problems)
-    trajectories = [json.loads(line) for line in (run_dir / "trajectories.jsonl").read_text().splitlines()]
+    trajectories = read_jsonl(run_dir / "trajectories.jsonl")
     assert all(t["t_end_s"] <= 5.0 and t["finish_reason"] in ("stop", "length") for t in trajectories)

@@ -4,13 +4,15 @@ import pytest
 
 from harness.backends import backend_class
 from harness.backends.base import Backend
-from harness.config import RunnerConfig
+from harness.config import ModelConfig, RunnerConfig
 
 
 class Sized(Backend):
     def load(self): ...
+    def render_prompt(self, messages): ...
     def max_concurrency(self, prompt_tokens): ...
     def session(self, prompt_ids, concurrency): ...
+    def reseed(self, seed): ...
 
 
 @pytest.mark.parametrize("runner, fits, expected", [
@@ -24,10 +26,10 @@ class Sized(Backend):
     ({}, 0, 1),
 ])
 def test_concurrency_is_as_many_as_fit_within_config(runner, fits, expected):
-    backend = Sized(None, None, RunnerConfig(**runner), max_new_tokens=8, seed=0)
+    backend = Sized(ModelConfig(name="m", path="p"), None, RunnerConfig(**runner), max_new_tokens=8, seed=0)
     assert backend.choose_concurrency(fits) == expected
 
 
 def test_unknown_backend_names_the_valid_ones():
-    with pytest.raises(ValueError, match="hf, mamba, vllm"):
+    with pytest.raises(ValueError, match=r"unknown backend 'tensorrt': choose one of engine, hf, mamba, vllm \(model.backend=<name>\)"):
         backend_class("tensorrt")

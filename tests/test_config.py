@@ -2,12 +2,16 @@
 
 from pathlib import Path
 
+import subprocess
+
 import pytest
+from conftest import ROOT, harness_cmd
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from harness.config import register
+from harness.backends import backend_class
+from harness.config import BackendName, ConfigError, register, to_harness_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register()
@@ -29,6 +33,22 @@ def test_every_option_of_every_group_composes(group):
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
+@pytest.mark.parametrize("model", _options("model"))
+def test_every_models_backend_accepts_its_options(model):
+    cfg = to_harness_config(_compose(f"model={model}"))
+    assert isinstance(cfg.model.backend, BackendName)
+    backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, max_new_tokens=8, seed=0)
+    assert type(backend.options) is backend.options_type
+
+
+@pytest.mark.parametrize("model", _options("model"))
+def test_the_debug_profile_is_tiny_and_quiet_for_every_model(model):
+    cfg = to_harness_config(_compose("debug=tiny", f"model={model}"))
+    assert cfg.model.name == model and cfg.data.limit == 3 and cfg.sampling.max_new_tokens == 24
+    assert (cfg.runner.threads, cfg.runner.progress) == (1, False)
+    assert to_harness_config(_compose("debug=tiny")).model.name == "tiny_llama"
+
+
 def test_default_is_the_offline_cpu_demo():
     cfg = _compose()
     assert (cfg.model.name, cfg.model.backend, cfg.data.name) == ("smollm2", "hf", "gsm8k")
@@ -42,8 +62,31 @@ def test_typo_in_a_key_fails_at_start():
 
 
 def test_wrong_type_fails_at_start():
-    with pytest.raises(ConfigCompositionException):
+    with pytest.raises(ConfigCompositionException) as err:
         _compose("runner.concurrency=many")
+    message = str(err.value.__cause__)
+    assert "'many'" in message and "runner.concurrency" in message and "int" in message.lower()
+
+
+def test_unknown_choice_of_a_closed_set_lists_the_valid_ones():
+    with pytest.raises(ConfigCompositionException) as err:
+        _compose("model.backend=tensorrt")
+    assert "expected one of [hf, engine, mamba, vllm]" in str(err.value.__cause__)
+
+
+def test_unknown_key_is_refused_by_the_conversion():
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) no_such_key, sampling.tmp:"):
+        to_harness_config(_compose("+no_such_key=1", "+sampling.tmp=2"))
+    assert to_harness_config(_compose("+model.options.kv_cache_gb=1")).model.options == {"kv_cache_gb": 1}
+
+
+def test_unknown_key_fails_at_start_in_one_line(tmp_path):
+    proc = subprocess.run(harness_cmd("+no_such_key=1", f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: unknown config key(s) no_such_key: check the spelling against `python -m harness --cfg job` "
+        "(only model.options takes keys of its own)"]
+    assert not (tmp_path / "run" / "run.json").exists()
 
 
 def test_unknown_group_option_lists_the_valid_ones():

@@ -11,21 +11,22 @@ import pytest
 import torch
 from conftest import ROOT
 
+from harness.backends.engine import EngineBackend
 from harness.backends.hf import HFBackend
 from harness.backends.mamba import MambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.engine import SlotEngine
-from harness.engine.host import use_triton
-from harness.engine.sampler import sample_in_graph
-from harness.engine.top_p import nucleus_threshold_sorted
-from harness.models import decode_attention
+from harness.engine.host import EngineOptions, use_triton
+from harness.engine.sampling import SamplingParams, sample_in_graph, sample_tokens
+from harness.kernels import decode_attention
+from harness.kernels.decode_attention import attend_masked
+from harness.kernels.top_p import nucleus_threshold_sorted
 from harness.models.mamba_in_llama import random_init_, tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 from harness.runner import run_problem
-from harness.sampling import sample_tokens
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
-GREEDY = SamplingConfig(temperature=0.0)
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=0)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,13 +38,13 @@ def tiny_model(attn_layers=(1, 3), mixer="mamba1", vocab=64) -> MambaInLlamaForC
     return model.eval().requires_grad_(False)
 
 
-def engine(model, batch=4, max_len=64, max_new=8, sampling=GREEDY, bucket=16, seed=0) -> SlotEngine:
-    return SlotEngine(model, batch, max_len, max_new, model.cfg.vocab_size, sampling,
-                      torch.Generator().manual_seed(seed), cuda_graph=False, attn_bucket=bucket)
+def engine(model, batch=4, max_len=64, max_new=8, sampling=GREEDY, bucket=16, seed=0, attend=attend_masked):
+    return SlotEngine(model, batch, max_len, max_new, sampling, torch.Generator().manual_seed(seed), cuda_graph=False,
+                      attend=attend, attn_bucket=bucket)
 
 
-@pytest.mark.parametrize("cfg", [SamplingConfig(temperature=0.7, top_p=0.8), SamplingConfig(temperature=1.3, top_k=3),
-                                 SamplingConfig(temperature=1.0, top_p=0.9, top_k=4)])
+@pytest.mark.parametrize("cfg", [SamplingParams(0.7, top_p=0.8, top_k=0), SamplingParams(1.3, top_p=1.0, top_k=3),
+                                 SamplingParams(1.0, top_p=0.9, top_k=4)])
 # The top-p threshold path (``nucleus``) with the sort's threshold standing in for the Triton search
 # (same kept set: tests/test_top_p.py); 20,000 rows are too many for Triton's interpreter.
 @pytest.mark.parametrize("nucleus", [None, nucleus_threshold_sorted], ids=["sort", "threshold"])
@@ -69,7 +70,7 @@ def test_refill_reproduces_a_fresh_prefills_next_token_logits(attn_layers):
         e.advance(5)  # slot 1 now holds a 6-token sample's state...
         e.release([1])
         e.refill([1])  # ...replaced by the prompt's, with its first token drawn
-        logits = model.step(e.tokens, e.state)
+        logits = model.step(e.tokens, e.state, attend_masked)
     first = int(e.tokens[1])
     fresh = model(torch.tensor([prompt_ids + [first]]))[0, -1]
     assert first == int(prompt.logits.argmax())
@@ -115,10 +116,9 @@ def test_split_k_attention_reads_each_slots_length_in_one_view(split_k, monkeypa
     monkeypatch.setattr(decode_attention, "SPLIT", 16)  # samples cross two split edges
     monkeypatch.setattr(decode_attention, "BLOCK_T", 16)
     model = tiny_model()
-    model.decode_attention = split_k
     prompt_ids = list(range(3, 17))
     expected = naive_greedy(model, prompt_ids, 20, eos=set())
-    e = engine(model, batch=2, max_len=40, max_new=20, bucket=0)
+    e = engine(model, batch=2, max_len=40, max_new=20, bucket=0, attend=split_k)
     assert list(e.views) == [40]
     assert staggered_greedy_rows(e, prompt_ids) == {0: expected, 1: expected}
 
@@ -144,11 +144,11 @@ def test_engine_host_picks_its_kernels(options, attention, top_p, views):
 def test_engine_samples_alike_with_the_top_p_search_and_the_sort(nucleus):
     model = tiny_model()
     prompt = model.prefill(torch.tensor([[1, 2, 3, 4]]))
-    sampling = SamplingConfig(temperature=1.0, top_p=0.7)
+    sampling = SamplingParams(temperature=1.0, top_p=0.7, top_k=0)
     runs = []
     for threshold in (None, nucleus):
-        e = SlotEngine(model, 4, 32, 20, model.cfg.vocab_size, sampling, torch.Generator().manual_seed(0),
-                       cuda_graph=False, attn_bucket=8, nucleus=threshold)
+        e = SlotEngine(model, 4, 32, 20, sampling, torch.Generator().manual_seed(0), cuda_graph=False,
+                       attend=attend_masked, attn_bucket=8, nucleus=threshold)
         e.start(prompt, eos=set())
         e.refill([0, 1, 2, 3])  # the first token is sampled here, from the prompt's logits
         e.advance(19)
@@ -159,7 +159,7 @@ def test_engine_samples_alike_with_the_top_p_search_and_the_sort(nucleus):
 
 def test_kernel_options_reject_unknown_names_and_explain_a_missing_triton(monkeypatch):
     with pytest.raises(ValueError, match="model.options.top_p='flash': use auto, triton or torch"):
-        use_triton("flash", torch.device("cpu"), "top_p")
+        EngineOptions(top_p="flash")
     monkeypatch.setitem(sys.modules, "triton", None)
     assert not use_triton("auto", torch.device("cuda"), "attention")
     with pytest.raises(ImportError, match="pip install triton"):
@@ -209,44 +209,55 @@ def test_many_finishing_with_eos_and_stop_strings_lose_nothing(sync_every):
     assert session.tokens_generated >= sum(f.n_tokens for f in finished)
 
 
-def test_deadline_aborts_what_is_in_flight_and_emits_only_samples_within_budget():
+def test_deadline_aborts_what_is_in_flight_and_emits_only_samples_within_budget(monkeypatch):
     b = mamba_backend(max_new_tokens=5, concurrency=4)
+    started = []
+    open_session = b.session
+
+    def counting_session(prompt_ids, concurrency):
+        session = open_session(prompt_ids, concurrency)
+        add = session.add
+        monkeypatch.setattr(session, "add", lambda n: (started.append(n), add(n))[1])
+        return session
+
+    monkeypatch.setattr(b, "session", counting_session)
     ticks = iter(range(1000))
     emitted = []
     result = run_problem(b, b.render_prompt(MESSAGES), 4, budget_s=6.5, emit=lambda s, t: emitted.append(t),
                          clock=lambda: float(next(ticks)))
     assert result.n_samples == len(emitted) > 0 and result.n_aborted > 0
     assert all(t <= 6.5 for t in emitted)
-    # Every sample started was either recorded or aborted: 4 at first, one refill per finish.
-    assert result.n_samples + result.n_aborted == 4 + result.n_samples
+    # Every sample started was either recorded or aborted, and the slots stayed full to the end.
+    assert result.n_samples + result.n_aborted == sum(started) and started[0] == 4
+    assert result.n_aborted >= 4
 
 
-def hf_backend(options=None, name="tiny_llama", max_new_tokens=16) -> HFBackend:
-    b = HFBackend(ModelConfig(name=name, path=f"builtin:{name}", dtype="float32", options=options or {}),
-                  GREEDY, RunnerConfig(concurrency=3), max_new_tokens, seed=0)
+def transformers_backend(cls, name="tiny_llama", options=None, max_new_tokens=16):
+    b = cls(ModelConfig(name=name, path=f"builtin:{name}", backend=cls.__module__.rsplit(".", 1)[-1], dtype="float32",
+                        options=options or {}), SamplingConfig(temperature=0.0), RunnerConfig(concurrency=3),
+            max_new_tokens, seed=0)
     b.load()
     return b
 
 
-def test_hf_engine_path_decodes_like_the_default_hf_path():
+def test_engine_backend_decodes_like_the_hf_backend():
     outputs = []
-    for options in ({}, {"engine": True, "attn_bucket": 32, "max_len_multiple": 32}):
-        b = hf_backend(options)
+    for b in (transformers_backend(HFBackend),
+              transformers_backend(EngineBackend, options={"attn_bucket": 32, "max_len_multiple": 32})):
         session = b.session(b.render_prompt(MESSAGES), 3)
         session.add(3)
         done = []
         while session.in_flight:
             done += session.step()
         outputs.append([(f.text, f.n_tokens, f.finish_reason) for f in done])
-        assert b.describe()["engine"] == bool(options)
     assert outputs[0] == outputs[1] and len(outputs[0]) == 3
 
 
-def test_hf_engine_path_needs_a_llama_and_known_options():
+def test_engine_backend_needs_a_llama_and_known_options():
     with pytest.raises(ValueError, match="Llama-family"):
-        hf_backend({"engine": True}, name="tiny_mamba")
-    with pytest.raises(ValueError, match="unknown model.options"):
-        hf_backend({"engine": True, "sync": 2})
+        transformers_backend(EngineBackend, name="tiny_mamba")
+    with pytest.raises(ValueError, match="model.options sync unknown to backend=engine: valid keys are gpu_memory"):
+        transformers_backend(EngineBackend, options={"sync": 2})
 
 
 def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
@@ -270,10 +281,10 @@ def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
 def test_cuda_graph_engine_matches_eager_and_reseeds():
     model = tiny_model().cuda()
     prompt = model.prefill(torch.tensor([[1, 2, 3, 4]], device="cuda"))
-    sampling = SamplingConfig(temperature=1.0, top_p=0.9)
+    sampling = SamplingParams(temperature=1.0, top_p=0.9, top_k=0)
     results = []
     generator = torch.Generator("cuda")
-    e = SlotEngine(model, 4, 32, 12, model.cfg.vocab_size, sampling, generator, cuda_graph=True, attn_bucket=8)
+    e = SlotEngine(model, 4, 32, 12, sampling, generator, cuda_graph=True, attend=attend_masked, attn_bucket=8)
     for seed in (0, 0, 1):
         generator.manual_seed(seed)  # as Backend.reseed does between problems, after capture
         e.start(prompt, eos=set())
@@ -281,7 +292,7 @@ def test_cuda_graph_engine_matches_eager_and_reseeds():
         e.advance(11)
         results.append({s: t for s, (t, _) in e.read(every_live=False).items()})
     assert results[0] == results[1] != results[2]  # the graph follows the generator's seed
-    greedy = [SlotEngine(model, 4, 32, 12, model.cfg.vocab_size, GREEDY, None, cuda_graph=g, attn_bucket=8)
+    greedy = [SlotEngine(model, 4, 32, 12, GREEDY, None, cuda_graph=g, attend=attend_masked, attn_bucket=8)
               for g in (False, True)]
     for e in greedy:
         e.start(prompt, eos=set())
@@ -294,10 +305,9 @@ def test_cuda_graph_engine_matches_eager_and_reseeds():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graph_split_k_engine_decodes_greedily(split_k):
     model = tiny_model().cuda()
-    model.decode_attention = split_k
     prompt_ids = list(range(1, 41))
     # 40 + 280 tokens: samples cross the kernel's 256-position split edge; one graph, no buckets.
-    e = SlotEngine(model, 2, 320, 280, model.cfg.vocab_size, GREEDY, None, cuda_graph=True, attn_bucket=0)
+    e = SlotEngine(model, 2, 320, 280, GREEDY, None, cuda_graph=True, attend=split_k, attn_bucket=0)
     rows = staggered_greedy_rows(e, prompt_ids)
     assert sorted(rows) == [0, 1] and all(len(tokens) == 280 for tokens in rows.values())
     # Each token is the full forward's argmax at its position, up to near-ties (fp32 sums in
@@ -315,11 +325,11 @@ def test_cuda_graph_split_k_engine_decodes_greedily(split_k):
 def test_cuda_graph_top_p_search_samples_like_the_sort(nucleus):
     model = tiny_model().cuda()
     prompt = model.prefill(torch.tensor([[1, 2, 3, 4]], device="cuda"))
-    sampling = SamplingConfig(temperature=1.0, top_p=0.9)
+    sampling = SamplingParams(temperature=1.0, top_p=0.9, top_k=0)
     runs = []
     for threshold in (None, nucleus):
-        e = SlotEngine(model, 4, 32, 12, model.cfg.vocab_size, sampling, torch.Generator("cuda").manual_seed(0),
-                       cuda_graph=True, attn_bucket=8, nucleus=threshold)
+        e = SlotEngine(model, 4, 32, 12, sampling, torch.Generator("cuda").manual_seed(0), cuda_graph=True,
+                       attend=attend_masked, attn_bucket=8, nucleus=threshold)
         e.start(prompt, eos=set())
         e.refill([0, 1, 2, 3])
         e.advance(11)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from harness import report
 from harness import selection as sel
@@ -110,9 +113,43 @@ def test_report_writes_all_files_with_the_metric_values(runs: Path, tmp_path: Pa
     assert "| 100.0 [100.0, 100.0] |" in md
 
 
-def test_no_results_is_one_line_and_non_zero(tmp_path: Path, capsys) -> None:
-    assert report.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "p")]) == 1
-    err = capsys.readouterr().err.strip()
+def frame(samples: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame([{"problem_id": p, "sample_idx": i, "t_end_s": t, "pred": pr, "correct": pr == GOLD.get(p),
+                          "reward": r, "reward_s": None if r is None else 0.2}
+                         for i, (p, t, pr, r) in enumerate(samples) if p in PROBLEMS])
+
+
+def test_each_figure_plots_the_metric_functions_values(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plots"
+    report.write_report([runs], out, key=key)
+    curves = {"time": pd.read_csv(out / "gsm8k_vs_time.csv"), "k": pd.read_csv(out / "gsm8k_vs_samples.csv")}
+    for axis, data in curves.items():
+        assert set(data.method) == set(sel.METHODS) and set(data.run) == {"a", "b"}
+        for (method, run), got in data.groupby(["method", "run"]):
+            st = sel.steps(frame(SAMPLES_A if run == "a" else SAMPLES_B), method, budget_s=20.0,
+                           problem_ids=PROBLEMS, key=key)
+            xs = got.x.to_numpy()
+            if axis == "time":
+                assert xs[-1] == 20.0 and (np.diff(xs) > 0).all()
+                per_problem = sel.at_times(st, xs)
+            else:
+                assert list(xs) == list(range(1, int(st.count.max()) + 1))
+                per_problem = sel.pass_at_ks(st, xs) if method == "coverage" else sel.at_k(st, xs.astype(int))
+            mean, lo, hi = sel.mean_ci(per_problem, report.N_BOOT, report.SEED)
+            np.testing.assert_allclose(got[["accuracy", "ci_low", "ci_high"]].to_numpy().T, [mean, lo, hi],
+                                       err_msg=f"{axis} {method} {run}")
+    assert set(curves["time"][curves["time"].run == "b"].method) == {"coverage", "majority"}
+    speed = pd.read_csv(out / "throughput.csv").set_index("run")
+    # run b: 2 + 3 samples over 3 problems x 20 s; 100 tokens per sample + 50 per problem.
+    assert speed.loc["b", "samples_per_s"] == pytest.approx(5 / 60)
+    assert speed.loc["b", "tokens_per_s"] == pytest.approx(650 / 60)
+
+
+def test_no_results_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.report", str(tmp_path / "nothing"), "--out",
+                           str(tmp_path / "p")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
     assert err.startswith("report: no results") and "\n" not in err
 
 

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import reward as rw  # noqa: E402
-from harness.store import ProblemRecord, TrajectoryRecord  # noqa: E402
+from harness.store import ProblemRecord, TrajectoryRecord, read_jsonl  # noqa: E402
 
 TEMPLATE = (  # Llama-3's chat template, reduced to what these conversations need
     "{{ bos_token }}{% for message in messages %}"
@@ -154,7 +154,7 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     assert recs[1]["reward"] == 0.123  # already scored: untouched
     assert 0 < recs[2]["reward"] < 1
     assert recs[3]["reward"] is None  # its problem never finished
-    assert json.loads((run / "reward.json").read_text())["kind"] == "prm"
+    assert json.loads((run / "run.json").read_text())["reward"]["kind"] == "prm"
 
     assert rw.main([str(run)]) == 0  # idempotent: nothing left to score
     assert (run / "trajectories.jsonl").read_text() == text
@@ -164,7 +164,7 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     assert rw.main([str(run), "--aggregation", "min"]) == 2  # would mix two scorings
     assert "--rescore" in capsys.readouterr().err
     assert rw.main([str(run), "--aggregation", "min", "--rescore"]) == 0
-    recs = [json.loads(line) for line in (run / "trajectories.jsonl").read_text().splitlines()]
+    recs = read_jsonl(run / "trajectories.jsonl")
     assert recs[1]["reward"] != 0.123 and not math.isnan(recs[1]["reward"])
 
 
@@ -173,10 +173,11 @@ def test_cli_takes_the_reward_models_device_and_dtype(tmp_path: Path, prm, token
     prm.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     run = _write_run(tmp_path, model_dir)
-    assert rw.main([str(run), "--dtype", "fp8"]) == 1
-    assert "selection.reward.dtype='fp8' is unknown" in capsys.readouterr().err
+    assert rw.main([str(run), "--dtype", "fp8"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("error: ") and "'fp8'" in err and "float32" in err
     assert rw.main([str(run), "--device", "cpu", "--dtype", "float32"]) == 0
-    recs = [json.loads(line) for line in (run / "trajectories.jsonl").read_text().splitlines()]
+    recs = read_jsonl(run / "trajectories.jsonl")
     assert 0 < recs[0]["reward"] < 1
 
 

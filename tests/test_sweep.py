@@ -10,9 +10,10 @@ from conftest import ROOT, harness_cmd
 from harness.report import find_run_dirs, merge_shards, read_runs
 from harness.store import read_jsonl, read_run
 
-TINY = ["budget=1s", "data.limit=4", "runner.threads=1", "runner.progress=false", "sampling.max_new_tokens=24"]
-# Overrides that change what is measured are part of a job's name; data.limit and runner.* are not.
-TAG = "_sampling.max_new_tokens=24"
+TINY = ["debug=tiny", "budget=1s", "data.limit=4"]
+# Overrides that change what is measured are part of a job's name (the debug profile shortens
+# samples); data.limit and runner.* are not.
+TAG = "_debug=tiny"
 
 
 def sweep(sweep_dir, *overrides, launcher="local", timeout=400):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.config import SamplingConfig
-from harness.sampling import filtered_probs
+from harness.engine.sampling import SamplingParams, filtered_probs
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -36,9 +35,9 @@ def test_threshold_search_finds_the_nucleus_threshold(nucleus, vocab, scale, top
 
 @pytest.mark.parametrize("top_k, top_p", [(0, 0.9), (0, 0.3), (40, 0.95), (3, 0.99)])
 def test_kept_tokens_are_filtered_probs_support(nucleus, top_k, top_p):
-    cfg = SamplingConfig(temperature=0.8, top_k=top_k, top_p=top_p)
+    cfg = SamplingParams(temperature=0.8, top_k=top_k, top_p=top_p)
     logits = random_logits(6, 3000, 4.0, seed=1)
-    probs = filtered_probs(logits, SamplingConfig(temperature=0.8, top_k=top_k, top_p=1.0))  # top-k only
+    probs = filtered_probs(logits, SamplingParams(temperature=0.8, top_k=top_k, top_p=1.0))  # top-k only
     kept = probs >= nucleus(probs, top_p)[:, None]
     assert torch.equal(kept, filtered_probs(logits, cfg) > 0)
 

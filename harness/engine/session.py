@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from harness.backends.base import Finished, Session
 from harness.engine.slots import SlotEngine
-from harness.models.mamba_model import PromptState
-from harness.sampling import StopChecker
+from harness.engine.state import PromptState
+from harness.engine.stop import StopChecker
+from harness.session import Finished, Session
 
 
 class EngineSession(Session):

@@ -17,25 +17,11 @@ the host (it knows every slot's length without asking the device).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from torch import Tensor
 
-from harness.config import SamplingConfig
-from harness.engine.sampler import sample_in_graph
-from harness.engine.top_p import Threshold
-from harness.models.mamba_model import DecodeState, PromptState
-
-
-class DecodeModel(Protocol):
-    """What the engine needs from a model (``MambaInLlamaForCausalLM`` has it)."""
-
-    device: torch.device
-
-    def allocate(self, batch: int, max_len: int) -> DecodeState: ...
-
-    def step(self, tokens: Tensor, state: DecodeState) -> Tensor: ...
+from harness.engine.sampling import SamplingParams, Threshold, sample_in_graph
+from harness.engine.state import Attend, DecodeModel, DecodeState, PromptState
 
 
 def bucket_lengths(max_len: int, bucket: int, has_attention: bool) -> list[int]:
@@ -52,11 +38,11 @@ class SlotEngine:
     runs in inference mode too.
     """
 
-    def __init__(self, model: DecodeModel, batch: int, max_len: int, max_new_tokens: int, vocab_size: int,
-                 sampling: SamplingConfig, generator: torch.Generator | None, cuda_graph: bool,
+    def __init__(self, model: DecodeModel, batch: int, max_len: int, max_new_tokens: int,
+                 sampling: SamplingParams, generator: torch.Generator | None, cuda_graph: bool, attend: Attend,
                  attn_bucket: int = 256, nucleus: Threshold | None = None) -> None:
         self.model, self.max_new, self.sampling, self.generator = model, max_new_tokens, sampling, generator
-        self.nucleus = nucleus
+        self.attend, self.nucleus = attend, nucleus
         device = model.device
         self.state = model.allocate(batch, max_len)
         self.tokens = torch.zeros(batch, dtype=torch.long, device=device)  # each slot's last token
@@ -64,13 +50,13 @@ class SlotEngine:
         self.n_gen = torch.zeros(batch, dtype=torch.long, device=device)
         self.live = torch.zeros(batch, dtype=torch.bool, device=device)  # sampling, not finished
         self.done = torch.zeros(batch, dtype=torch.bool, device=device)  # finished, not yet read
-        self.eos = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        self.eos = torch.zeros(model.vocab_size, dtype=torch.bool, device=device)
         self.rows = torch.arange(batch, device=device)
         self.prompt: PromptState | None = None
         # Host view: occupied slot -> host step count when it was refilled (gives its length).
         self.started: dict[int, int] = {}
         self.steps = 0
-        self.views = {n: self._view(n) for n in bucket_lengths(max_len, attn_bucket, any(self.state.attention))}
+        self.views = {n: self.state.cut(n) for n in bucket_lengths(max_len, attn_bucket, model.has_attention)}
         self.graphs = self._capture_all() if cuda_graph else {}
 
     @property
@@ -80,13 +66,6 @@ class SlotEngine:
     @property
     def max_len(self) -> int:
         return self.state.max_len
-
-    def _view(self, length: int) -> DecodeState:
-        """The state with attention caches cut to ``length`` (views: writes land in the full cache)."""
-        s = self.state
-        layers = [(k[:, :, :length], v[:, :, :length]) if attention else (k, v)
-                  for (k, v), attention in zip(s.layers, s.attention)]
-        return DecodeState(layers, s.attention, s.lengths, length)
 
     def _record(self, token: Tensor, mask: Tensor) -> None:
         """Append ``token`` to the slots in ``mask``; mark those that end as done."""
@@ -100,7 +79,7 @@ class SlotEngine:
 
     def _step(self, view: DecodeState) -> None:
         # Done and free slots step along (static shapes); their tokens are not recorded.
-        logits = self.model.step(self.tokens, view)
+        logits = self.model.step(self.tokens, view, self.attend)
         self._record(sample_in_graph(logits, self.sampling, self.generator, self.nucleus), self.live)
 
     def _capture_all(self) -> dict[int, torch.cuda.CUDAGraph]:

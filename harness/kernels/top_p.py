@@ -17,12 +17,9 @@ last round pins tau exactly. Fixed shapes, no host sync: it runs inside the engi
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
-
-Threshold = Callable[[Tensor, float], Tensor]
 
 BLOCK = 1024  # probabilities per tile
 WAYS = 16  # thresholds tested per read of a row

@@ -1,0 +1,27 @@
+"""engine backend: a transformers Llama-family model on the project's slot engine.
+
+The weights load through transformers and are handed over to the engine's model (see
+``harness.engine.llama``): static per-slot K/V cache, sampling and finish checks inside the decode
+step, one CUDA graph per step on a GPU (docs/engine.md). Same prompts, sampling and records as
+the hf backend, on the engine the mamba backend runs the students on: the like-for-like choice.
+"""
+
+from __future__ import annotations
+
+from harness.backends.torch_backend import SlotEngineBackend, eos_ids, load_causal_lm
+from harness.engine.llama import from_hf_llama, is_llama
+from harness.models import resolve
+
+
+class EngineBackend(SlotEngineBackend):
+    def _load_model(self) -> set[int]:
+        cfg = self.model_cfg
+        path = resolve(cfg.path)
+        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+        self.tokenizer = self._tokenizer(path, **kwargs)
+        hf_model = load_causal_lm(path, kwargs, self.dtype, self.device)
+        if not is_llama(hf_model):
+            raise ValueError(f"backend=engine needs a Llama-family model, not {hf_model.config.model_type!r}: "
+                             "use model.backend=hf")
+        self.model = from_hf_llama(hf_model)
+        return eos_ids(hf_model.generation_config.eos_token_id, self.tokenizer)

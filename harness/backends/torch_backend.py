@@ -1,0 +1,98 @@
+"""What the torch backends (hf, engine, mamba) share: threads, device and dtype, tokenizer, end of
+sample (EOS ids, stop strings), the sampling generator, and the slot engine for those built on it."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import torch
+
+from harness.backends.base import Backend
+from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
+from harness.devices import pick_device, pick_dtype
+from harness.engine import EngineHost, EngineOptions, SamplingParams, StopChecker
+from harness.session import Session
+
+
+def eos_ids(eos_token_id: int | list[int] | None, tokenizer) -> set[int]:
+    """End-of-sample tokens: the generation config's (Llama-3: end-of-text, eom, eot) and the tokenizer's."""
+    ids = set(eos_token_id if isinstance(eos_token_id, list) else [] if eos_token_id is None else [eos_token_id])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+def load_causal_lm(path: str, kwargs: dict[str, Any], dtype: torch.dtype, device: torch.device):
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the run's own progress bar is the one to read
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
+
+
+class TorchBackend(Backend):
+    """``load`` sets up threads / device / dtype, lets ``_load_model`` load weights and tokenizer,
+    then the stop checker and the generator every problem is reseeded from."""
+
+    @abstractmethod
+    def _load_model(self) -> set[int]:
+        """Load ``self.model`` and ``self.tokenizer`` (on ``self.device`` / ``self.dtype``); return the EOS ids."""
+
+    def load(self) -> None:
+        if self.runner_cfg.threads:
+            torch.set_num_threads(self.runner_cfg.threads)
+        self.device = pick_device(self.model_cfg.device)
+        self.dtype = pick_dtype(str(self.model_cfg.dtype))
+        self.eos = self._load_model()
+        self.sampling_params = SamplingParams(self.sampling.temperature, self.sampling.top_p, self.sampling.top_k)
+        self.stop = StopChecker(self.tokenizer, list(self.sampling.stop))
+        self.generator = torch.Generator(self.device).manual_seed(self.seed)
+
+    def _tokenizer(self, path: str, **kwargs: Any):
+        return load_tokenizer(path, self.model_cfg, **kwargs)
+
+    def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        return render_chat_prompt(self.tokenizer, messages)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def describe(self) -> dict[str, object]:
+        info: dict[str, object] = {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
+                                   "threads": torch.get_num_threads()}
+        if self.device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(self.device)
+        return info
+
+    def close(self) -> None:
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class SlotEngineBackend(TorchBackend):
+    """A backend whose samples run on the slot engine (``harness.engine``): its ``_load_model``
+    sets ``self.model`` to a ``harness.engine.state.DecodeModel``."""
+
+    options_type = EngineOptions
+
+    def load(self) -> None:
+        super().load()
+        self.host = EngineHost(self.model, self.sampling_params, self.generator, self.max_new_tokens, self.options)
+
+    def max_concurrency(self, prompt_tokens: int) -> int:
+        if self.device.type != "cuda":
+            return self.choose_concurrency(None)
+        return self.choose_concurrency(self.host.fits(prompt_tokens))
+
+    def session(self, prompt_ids: list[int], concurrency: int) -> Session:
+        # eos and stop are read per session, so tests (and callers) may change them after load.
+        return self.host.session(prompt_ids, concurrency, self.eos, self.stop)
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), **self.host.describe()}
+
+    def close(self) -> None:
+        self.host = None
+        super().close()

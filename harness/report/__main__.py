@@ -1,0 +1,29 @@
+"""``python -m harness.report``: figures and tables of runs (see harness.report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import harness.report as report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.report", description=report.__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="*", type=Path, help="run directories or folders holding them (default: results/)")
+    ap.add_argument("--out", type=Path, default=Path("plots"), help="folder for figures and tables (default: plots)")
+    ap.add_argument("--partial", action="store_true", help="plot runs with missing or mismatched shards as they are")
+    args = ap.parse_args(argv)
+    try:
+        files = report.write_report(args.runs or [Path("results")], args.out, args.partial)
+    except report.ReportError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return 1
+    print(f"report: wrote {len(files)} files to {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

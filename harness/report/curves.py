@@ -1,0 +1,96 @@
+"""The reporter's numbers: every figure's series and every table's cells, as DataFrames.
+
+A figure is drawn from exactly the frame ``series`` returns, and that frame is written beside
+it as CSV, so what a figure shows can be checked against harness.selection directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness import selection as sel
+from harness.report.runs import Run
+
+ROUND_BUDGETS_S = (1, 10, 60, 300, 600, 1800, 3600)
+N_BOOT, SEED, LEVEL = 1000, 0, 0.95
+TIME_POINTS = 240  # log-spaced points of a time curve
+
+
+def time_curve(run: Run, method: str, times: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
+    return sel.mean_ci(sel.at_times(run.steps(method, key), times), N_BOOT, SEED, LEVEL)
+
+
+def k_curve(run: Run, method: str, ks: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
+    st = run.steps(method, key)
+    per_problem = sel.pass_at_ks(st, ks) if method == "coverage" else sel.at_k(st, ks)
+    return sel.mean_ci(per_problem, N_BOOT, SEED, LEVEL)
+
+
+def methods_of(runs: list[Run]) -> list[str]:
+    """The methods any of these runs can show, in display order (one panel each)."""
+    return [m for m in sel.METHODS if any(m in r.methods for r in runs)]
+
+
+def time_grid(runs: list[Run], key: sel.KeyFn | None) -> np.ndarray:
+    """Log-spaced seconds from just before the first finished sample to the longest budget."""
+    t_hi = max(r.budget_s for r in runs)
+    first = min(float(r.steps("coverage", key).times.min(initial=t_hi)) for r in runs)
+    return np.geomspace(max(first / 2, t_hi * 1e-4), t_hi, TIME_POINTS)
+
+
+def k_grid(kmax: int) -> np.ndarray:
+    # Every k while few, log-spaced beyond: thousands of samples need no thousands of points.
+    return np.arange(1, kmax + 1) if kmax <= 256 else np.unique(np.geomspace(1, kmax, 256).round().astype(int))
+
+
+def series(runs: list[Run], axis: str, key: sel.KeyFn | None) -> pd.DataFrame:
+    """One row per (method, run, x) of a dataset's figure: x is seconds ("time") or k ("k")."""
+    rows = []
+    grid = time_grid(runs, key) if axis == "time" else None
+    for m in methods_of(runs):
+        for r in runs:
+            if m not in r.methods:
+                continue
+            if axis == "time":
+                xs = np.append(grid[grid < r.budget_s], r.budget_s)
+                mean, lo, hi = time_curve(r, m, xs, key)
+            else:
+                xs = k_grid(max(int(r.steps("coverage", key).count.max()), 1))
+                mean, lo, hi = k_curve(r, m, xs, key)
+            rows += [{"method": m, "label": r.label, "run": r.name, "x": x, "accuracy": a, "ci_low": low,
+                      "ci_high": high} for x, a, low, high in zip(xs, mean, lo, hi)]
+    return pd.DataFrame(rows, columns=["method", "label", "run", "x", "accuracy", "ci_low", "ci_high"])
+
+
+def summary_times(budget_s: float) -> list[float]:
+    return [float(t) for t in ROUND_BUDGETS_S if t < budget_s] + [budget_s]
+
+
+def summary_table(runs: list[Run], key: sel.KeyFn | None) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        times = np.array(summary_times(r.budget_s))
+        arrived = sel.arrived(r.steps("coverage", key), times).mean(axis=0)
+        for m in r.methods:
+            mean, lo, hi = time_curve(r, m, times, key)
+            for j, t in enumerate(times):
+                rows.append({"dataset": r.dataset, "model": r.config["model"]["name"],
+                             "backend": r.config["model"].get("backend"), "label": r.label, "device": r.device,
+                             "run": r.name, "status": r.meta.get("status"), "n_problems": len(r.problems),
+                             "budget_s": r.budget_s, "t_s": t, "samples_per_problem": float(arrived[j]),
+                             "method": m, "accuracy": mean[j], "ci_low": lo[j], "ci_high": hi[j]})
+    return pd.DataFrame(rows)
+
+
+def throughput(run: Run) -> dict[str, float]:
+    p = run.problems
+    wall = float(p["wall_s"].sum())
+    return {"samples_per_s": float(p["n_samples"].sum()) / wall if wall else 0.0,
+            "tokens_per_s": float(p["gen_tokens"].sum()) / wall if wall else 0.0,
+            "concurrency": float(p["concurrency"].median()) if len(p) else 0.0}
+
+
+def throughput_table(runs: list[Run]) -> pd.DataFrame:
+    return pd.DataFrame([{"dataset": r.dataset, "label": r.label, "device": r.device, "run": r.name, **throughput(r)}
+                         for r in runs])
