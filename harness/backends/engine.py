@@ -8,18 +8,13 @@ the hf backend, on the engine the mamba backend runs the students on: the like-f
 
 from __future__ import annotations
 
-from harness.backends.torch_backend import SlotEngineBackend, eos_ids, load_causal_lm
+from harness.backends.torch_backend import SlotEngineBackend, eos_ids
 from harness.engine.llama import from_hf_llama, is_llama
-from harness.models import resolve
 
 
 class EngineBackend(SlotEngineBackend):
     def _load_model(self) -> set[int]:
-        cfg = self.model_cfg
-        path = resolve(cfg.path)
-        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-        self.tokenizer = self._tokenizer(path, **kwargs)
-        hf_model = load_causal_lm(path, kwargs, self.dtype, self.device)
+        hf_model = self._load_causal_lm()
         if not is_llama(hf_model):
             raise ValueError(f"backend=engine needs a Llama-family model, not {hf_model.config.model_type!r}: "
                              "use model.backend=hf")

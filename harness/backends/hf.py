@@ -12,19 +12,14 @@ import copy
 
 import torch
 
-from harness.backends.torch_backend import TorchBackend, eos_ids, load_causal_lm
+from harness.backends.torch_backend import TorchBackend, eos_ids
 from harness.engine.sampling import sample_tokens
-from harness.models import resolve
 from harness.session import Finished, Session
 
 
 class HFBackend(TorchBackend):
     def _load_model(self) -> set[int]:
-        cfg = self.model_cfg
-        path = resolve(cfg.path)
-        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-        self.tokenizer = self._tokenizer(path, **kwargs)
-        self.model = load_causal_lm(path, kwargs, self.dtype, self.device)
+        self.model = self._load_causal_lm()
         return eos_ids(self.model.generation_config.eos_token_id, self.tokenizer)
 
     def max_concurrency(self, prompt_tokens: int) -> int:

@@ -12,6 +12,7 @@ from harness.backends.base import Backend
 from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
 from harness.devices import pick_device, pick_dtype
 from harness.engine import EngineHost, EngineOptions, SamplingParams, StopChecker
+from harness.models import resolve
 from harness.session import Session
 
 
@@ -21,14 +22,6 @@ def eos_ids(eos_token_id: int | list[int] | None, tokenizer) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return ids
-
-
-def load_causal_lm(path: str, kwargs: dict[str, Any], dtype: torch.dtype, device: torch.device):
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the run's own progress bar is the one to read
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
 
 
 class TorchBackend(Backend):
@@ -51,6 +44,18 @@ class TorchBackend(Backend):
 
     def _tokenizer(self, path: str, **kwargs: Any):
         return load_tokenizer(path, self.model_cfg, **kwargs)
+
+    def _load_causal_lm(self):
+        """The transformers causal LM at ``model.path`` (on the device, in the dtype); sets the tokenizer."""
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the run's own progress bar is the one to read
+        cfg = self.model_cfg
+        path = resolve(cfg.path)
+        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+        self.tokenizer = self._tokenizer(path, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype, **kwargs).to(self.device).eval()
 
     def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
         return render_chat_prompt(self.tokenizer, messages)
