@@ -99,8 +99,8 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
             lines.append(match_markdown(matched, ds))
     lines += ["## Runs: engines, answers, throughput", "",
               "`answered`: graded samples that state an answer (%); `cut`: samples stopped by max_new_tokens (%); "
-              "engine class: docs/metrics.md (\"Engines\"); FLOPs and bytes per generated token: analytic "
-              "(docs/metrics.md, \"Cost axes\").", "",
+              "engine classes and grader versions: docs/metrics.md (\"Engines, grader versions, answer rates\"); "
+              "FLOPs and bytes per generated token: analytic (docs/metrics.md, \"Cost axes\").", "",
               "| dataset | model | engine class | device | grader | status | budget | answered | cut | "
               "tokens/sample | FLOPs/token | bytes/token | samples/s | tokens/s | concurrency | run directories |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
