@@ -80,6 +80,18 @@ def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
     return concurrency // 2
 
 
+def _model_shape(model_cfg) -> dict[str, Any] | None:
+    """The sizes the report's analytic cost axes need (harness.cost); None, with a warning, when unknown."""
+    from harness.cost import read_model_shape
+    from harness.models import resolve
+
+    try:
+        return read_model_shape(resolve(model_cfg.path), model_cfg.revision)
+    except (OSError, ValueError, KeyError) as err:  # files not local, or an architecture without formulas
+        log.warning("no model_shape in run.json (the report's flops/bytes axes leave this run out): %s", err)
+        return None
+
+
 class Runner:
     def __init__(self, cfg: HarnessConfig, run_dir: Path) -> None:
         self.cfg = cfg
@@ -118,6 +130,7 @@ class Runner:
         t0 = time.perf_counter()
         backend.load()
         load_s = time.perf_counter() - t0
+        store.update_meta(model_shape=_model_shape(cfg.model))
         prompts = {p.problem_id: backend.render_prompt(build_messages(p, cfg.prompt)) for p in pending}
         # One concurrency for the whole run, sized for its longest prompt: every problem is
         # measured under the same conditions.
@@ -183,7 +196,7 @@ class Runner:
                     grader.discard(problem.problem_id)
                 store.update_meta(concurrency=concurrency)
         store.finish_problem(ProblemRecord(problem.problem_id, self.budget_s, result.n_samples, result.n_aborted,
-                                           concurrency, result.gen_tokens, round(result.wall_s, 4)))
+                                           concurrency, result.gen_tokens, round(result.wall_s, 4), len(prompt_ids)))
         totals["seconds"] += result.wall_s
         bar.update(1)
         return concurrency

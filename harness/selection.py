@@ -31,7 +31,7 @@ class Steps:
     start: np.ndarray  # (P,) index of each problem's first sample
     count: np.ndarray  # (P,) samples of each problem (within the budget)
     pcode: np.ndarray  # (N,) problem index of each sample
-    times: np.ndarray  # (N,) arrival time, ascending within a problem
+    times: np.ndarray  # (N,) arrival time (or cumulative cost, see ``steps``), ascending within a problem
     value: np.ndarray  # (N,) 0/1 correctness of the method after this arrival
     n_correct: np.ndarray  # (N,) correct samples of the problem so far (for pass@k)
 
@@ -99,12 +99,15 @@ def steps(
     problem_ids: Sequence[Hashable] | None = None,
     key: KeyFn | None = None,
     reward_time: bool = True,
+    cost: str | None = None,
 ) -> Steps:
     """Build the arrival step function of ``method`` (a name in METHODS).
 
     ``problem_ids`` lists every finished problem (problems without samples count as wrong);
     default: the problems present in the frame. Samples arriving after ``budget_s`` are dropped.
     ``key`` maps an answer to its voting class (None: no vote); default harness.grading's.
+    ``cost`` names a column of per-sample cost (tokens, FLOPs, bytes): the step function's x is
+    then the cost of the problem's samples arrived so far, in arrival order, instead of the time.
     """
     value_of = METHODS.get(method)
     df = trajectories
@@ -126,6 +129,8 @@ def steps(
     correct = _bool(sub["correct"]) if n else np.zeros(0, bool)
     n_correct = pd.Series(correct.astype(np.int64)).groupby(pcode, sort=False).cumsum().to_numpy()
     value = value_of(Arrivals(sub, pcode, rank, start, correct, n_correct, key)) if n else np.zeros(0)
+    if cost is not None:  # same arrival order, so x still ascends within a problem (costs are >= 0)
+        t = pd.Series(sub[cost].to_numpy(dtype=float)).groupby(pcode, sort=False).cumsum().to_numpy()
     return Steps(np.asarray(ids), start, count, pcode, t, value, n_correct)
 
 

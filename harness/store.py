@@ -57,6 +57,7 @@ class ProblemRecord:
     concurrency: int
     gen_tokens: int  # every token decoded for the problem, aborted samples' included
     wall_s: float
+    prompt_tokens: int | None = None  # the rendered prompt's length; None in runs made before it was recorded
 
 
 TRAJECTORY_FIELDS = tuple(f.name for f in dataclasses.fields(TrajectoryRecord))

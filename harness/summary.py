@@ -1,11 +1,23 @@
-"""The closing summary of a run: throughput and, once graded, coverage and accuracy."""
+"""The closing summary of a run: throughput, the answer rate and, once graded, coverage and accuracy."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.store import read_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def answer_rates(trajectories: pd.DataFrame) -> dict[str, float]:
+    """Share of graded samples that state an answer (pred not null), and of samples cut by
+    max_new_tokens (finish_reason "length"); NaN where there is nothing to count."""
+    graded = trajectories["correct"].notna()
+    return {"answer_rate": float(trajectories.loc[graded, "pred"].notna().mean()) if graded.any() else float("nan"),
+            "truncated_rate": float(trajectories["finish_reason"].eq("length").mean()) if len(trajectories)
+            else float("nan")}
 
 
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
@@ -22,6 +34,11 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         "tokens_per_s": round(float(problems["gen_tokens"].sum()) / wall, 1) if wall else 0.0,
     }
     graded = trajectories["correct"].notna()
+    if len(trajectories):  # once graded: how many samples state an answer at all
+        rates = answer_rates(trajectories)
+        summary["truncated_rate"] = round(rates["truncated_rate"], 4)
+        if graded.all():
+            summary["answer_rate"] = round(rates["answer_rate"], 4)
     if n and graded.all():
         from harness.selection import summarize
 

@@ -1,39 +1,53 @@
 """The reporter: runs under results/ -> figures, summary.md and summary.csv under plots/.
 
-``python -m harness.report [RUN_DIR ...] [--out DIR] [--partial]``. Shards of one run (configs
-equal except ``data.shard``) are merged first; curves average over problems with a seeded
-percentile bootstrap band over problems (harness.selection; definitions in docs/metrics.md).
-Every figure's data is written beside it as CSV.
+``python -m harness.report [RUN_DIR ...] [--out DIR] [--partial] [--x time tokens flops bytes]
+[--reference MODEL]``. Shards of one run (configs equal except ``data.shard``) are merged first;
+curves average over problems with a seeded percentile bootstrap band over problems
+(harness.selection), against wall-clock time or a cost per problem (generated tokens, analytic
+FLOPs or bytes: harness.cost), and against samples. The time to match a reference model is
+printed and tabled. Definitions: docs/metrics.md. Every figure's data is written beside it as CSV.
 
-Modules: ``runs`` (reading, merging shards, labels), ``curves`` (the numbers), ``figures``,
-``tables`` (summary.md), ``__main__`` (the CLI).
+Modules: ``runs`` (reading, merging shards, labels, engines, graders), ``curves`` (the numbers),
+``match`` (time to match), ``figures``, ``tables`` (summary.md), ``__main__`` (the CLI).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import selection as sel
 from harness.report.curves import N_BOOT, SEED, series, summary_table, throughput_table
 from harness.report.figures import plot_curves, plot_throughput
-from harness.report.runs import ReportError, Run, find_run_dirs, label_runs, merge_shards, read_runs
-from harness.report.tables import summary_markdown
+from harness.report.match import match_table
+from harness.report.runs import (COST_AXES, DATASETS, ReportError, Run, by_dataset, check_graders, engine_warning,
+                                 find_run_dirs, label_runs, merge_shards, read_runs)
+from harness.report.tables import match_markdown, summary_markdown, with_match
+
+X_AXES = ("time", *COST_AXES)
 
 __all__ = ["N_BOOT", "SEED", "ReportError", "Run", "find_run_dirs", "merge_shards", "read_runs", "write_report"]
 
 
-def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: sel.KeyFn | None = None) -> list[Path]:
-    """Read, merge and report the runs under ``paths`` into ``out``; returns the files written."""
+def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: sel.KeyFn | None = None,
+                 xs: Sequence[str] = ("time",), reference: str | None = None) -> list[Path]:
+    """Read, merge and report the runs under ``paths`` into ``out``; returns the files written.
+
+    ``xs``: the x axes of the accuracy figures (X_AXES; the figure against samples is always made).
+    ``reference``: the model whose accuracy others must match (default: match.pick_reference's rule).
+    Warnings go to stderr, the time-to-match table to stdout.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a display
     try:
-        runs = merge_shards(read_runs(find_run_dirs(paths)), partial)
+        raw = read_runs(find_run_dirs(paths))
     except ValueError as err:  # a corrupt results file: harness.store names file and line
         raise ReportError(str(err)) from None
+    for ds, group in by_dataset([r for r in raw if len(r.problems)]).items():
+        check_graders(group, DATASETS.get(ds, ds))
+    runs = merge_shards(raw, partial)
     for r in runs:
         if not len(r.problems):
             print(f"report: {r.name} has no finished problems; left out", file=sys.stderr)
@@ -48,14 +62,24 @@ def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: s
     colors = {lab: cmap(i % 10) for i, lab in enumerate(dict.fromkeys(r.label for r in runs))}
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    by_dataset: dict[str, list[Run]] = defaultdict(list)
-    for r in runs:
-        by_dataset[r.dataset].append(r)
-    for group in by_dataset.values():
-        for axis in ("time", "k"):
-            files += plot_curves(series(group, axis, key), group, axis, out, colors)
+    warnings = {}
+    for ds, group in by_dataset(runs).items():
+        warnings[ds] = engine_warning(group, DATASETS.get(ds, ds))
+        if warnings[ds]:
+            print(f"report: warning: {warnings[ds]}", file=sys.stderr)
+        for axis in (*dict.fromkeys(xs), "k"):
+            drawn = [r for r in group if r.missing_cost(axis) is None]
+            for r in group:
+                if r not in drawn:
+                    print(f"report: {r.name} left off the {axis} figure: {r.missing_cost(axis)}", file=sys.stderr)
+            if drawn:
+                files += plot_curves(series(drawn, axis, key), drawn, axis, out, colors,
+                                     warnings[ds] if axis == "time" else None)
     files += plot_throughput(throughput_table(runs), runs, out, colors)
-    table = summary_table(runs, key)
+    matched = match_table(runs, reference, key)
+    table = with_match(summary_table(runs, key), matched)
     table.to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(summary_markdown(table, runs), encoding="utf-8")
+    (out / "summary.md").write_text(summary_markdown(table, runs, matched, warnings), encoding="utf-8")
+    if len(matched):
+        print(match_markdown(matched))
     return files + [out / "summary.csv", out / "summary.md"]

@@ -15,9 +15,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("runs", nargs="*", type=Path, help="run directories or folders holding them (default: results/)")
     ap.add_argument("--out", type=Path, default=Path("plots"), help="folder for figures and tables (default: plots)")
     ap.add_argument("--partial", action="store_true", help="plot runs with missing or mismatched shards as they are")
+    ap.add_argument("--x", nargs="+", choices=report.X_AXES, default=["time"], metavar="AXIS",
+                    help="x axes of the accuracy figures, one or more of: time (wall-clock seconds per problem), "
+                         "tokens (generated tokens per problem), flops / bytes (analytic decode cost per problem); "
+                         "default: time (the figure against samples is always made)")
+    ap.add_argument("--reference", metavar="MODEL",
+                    help="model (config model.name, or 'name (engine)') whose accuracy at its full budget the "
+                         "time-to-match table measures others against; default: per dataset, the Transformer "
+                         "run with the largest budget (docs/metrics.md)")
     args = ap.parse_args(argv)
     try:
-        files = report.write_report(args.runs or [Path("results")], args.out, args.partial)
+        files = report.write_report(args.runs or [Path("results")], args.out, args.partial, xs=args.x,
+                                    reference=args.reference)
     except report.ReportError as err:
         print(f"report: {err}", file=sys.stderr)
         return 1

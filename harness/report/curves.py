@@ -11,14 +11,16 @@ import pandas as pd
 
 from harness import selection as sel
 from harness.report.runs import Run
+from harness.summary import answer_rates
 
 ROUND_BUDGETS_S = (1, 10, 60, 300, 600, 1800, 3600)
 N_BOOT, SEED, LEVEL = 1000, 0, 0.95
 TIME_POINTS = 240  # log-spaced points of a time curve
 
 
-def time_curve(run: Run, method: str, times: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
-    return sel.mean_ci(sel.at_times(run.steps(method, key), times), N_BOOT, SEED, LEVEL)
+def x_curve(run: Run, method: str, xs: np.ndarray, key: sel.KeyFn | None, x: str = "time") -> tuple[np.ndarray, ...]:
+    """Mean and band of ``method`` at each x: seconds, or cumulative tokens / FLOPs / bytes per problem."""
+    return sel.mean_ci(sel.at_times(run.steps(method, key, x), xs), N_BOOT, SEED, LEVEL)
 
 
 def k_curve(run: Run, method: str, ks: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
@@ -32,11 +34,16 @@ def methods_of(runs: list[Run]) -> list[str]:
     return [m for m in sel.METHODS if any(m in r.methods for r in runs)]
 
 
-def time_grid(runs: list[Run], key: sel.KeyFn | None) -> np.ndarray:
-    """Log-spaced seconds from just before the first finished sample to the longest budget."""
-    t_hi = max(r.budget_s for r in runs)
-    first = min(float(r.steps("coverage", key).times.min(initial=t_hi)) for r in runs)
-    return np.geomspace(max(first / 2, t_hi * 1e-4), t_hi, TIME_POINTS)
+def x_end(run: Run, x: str, key: sel.KeyFn | None) -> float:
+    """Where a run's curve ends: its budget, or its largest per-problem cost within the budget."""
+    return run.budget_s if x == "time" else float(run.steps("coverage", key, x).times.max(initial=0.0))
+
+
+def x_grid(runs: list[Run], x: str, key: sel.KeyFn | None) -> np.ndarray:
+    """Log-spaced x from just before the first finished sample to the largest end of the runs."""
+    hi = max(max(x_end(r, x, key) for r in runs), 1e-9)
+    first = min(float(r.steps("coverage", key, x).times.min(initial=hi)) for r in runs)
+    return np.geomspace(max(first / 2, hi * 1e-4), hi, TIME_POINTS)
 
 
 def k_grid(kmax: int) -> np.ndarray:
@@ -45,22 +52,24 @@ def k_grid(kmax: int) -> np.ndarray:
 
 
 def series(runs: list[Run], axis: str, key: sel.KeyFn | None) -> pd.DataFrame:
-    """One row per (method, run, x) of a dataset's figure: x is seconds ("time") or k ("k")."""
+    """One row per (method, run, x) of a dataset's figure: x is seconds ("time"), a cumulative
+    cost per problem (COST_AXES) or the sample count k ("k")."""
     rows = []
-    grid = time_grid(runs, key) if axis == "time" else None
+    grid = None if axis == "k" else x_grid(runs, axis, key)
     for m in methods_of(runs):
         for r in runs:
             if m not in r.methods:
                 continue
-            if axis == "time":
-                xs = np.append(grid[grid < r.budget_s], r.budget_s)
-                mean, lo, hi = time_curve(r, m, xs, key)
-            else:
+            if axis == "k":
                 xs = k_grid(max(int(r.steps("coverage", key).count.max()), 1))
                 mean, lo, hi = k_curve(r, m, xs, key)
-            rows += [{"method": m, "label": r.label, "run": r.name, "x": x, "accuracy": a, "ci_low": low,
-                      "ci_high": high} for x, a, low, high in zip(xs, mean, lo, hi)]
-    return pd.DataFrame(rows, columns=["method", "label", "run", "x", "accuracy", "ci_low", "ci_high"])
+            else:
+                end = x_end(r, axis, key)
+                xs = np.append(grid[grid < end], end)
+                mean, lo, hi = x_curve(r, m, xs, key, axis)
+            rows += [{"method": m, "label": r.label, "run": r.name, "engine": r.engine, "x": x, "accuracy": a,
+                      "ci_low": low, "ci_high": high} for x, a, low, high in zip(xs, mean, lo, hi)]
+    return pd.DataFrame(rows, columns=["method", "label", "run", "engine", "x", "accuracy", "ci_low", "ci_high"])
 
 
 def summary_times(budget_s: float) -> list[float]:
@@ -72,23 +81,31 @@ def summary_table(runs: list[Run], key: sel.KeyFn | None) -> pd.DataFrame:
     for r in runs:
         times = np.array(summary_times(r.budget_s))
         arrived = sel.arrived(r.steps("coverage", key), times).mean(axis=0)
+        done = r.samples["t_end_s"].to_numpy()[:, None] <= times  # (samples, times)
+        tokens = r.samples["n_tokens"].to_numpy(dtype=float) @ done / len(r.problems)
+        per_run = {"dataset": r.dataset, "model": r.model, "engine": r.engine,
+                   "engine_class": r.speed_class, "label": r.label, "device": r.device, "run": r.name,
+                   "status": r.meta.get("status"), "grader": r.grader, "n_problems": len(r.problems),
+                   "budget_s": r.budget_s, **answer_rates(r.samples)}
         for m in r.methods:
-            mean, lo, hi = time_curve(r, m, times, key)
+            mean, lo, hi = x_curve(r, m, times, key)
             for j, t in enumerate(times):
-                rows.append({"dataset": r.dataset, "model": r.config["model"]["name"],
-                             "backend": r.config["model"].get("backend"), "label": r.label, "device": r.device,
-                             "run": r.name, "status": r.meta.get("status"), "n_problems": len(r.problems),
-                             "budget_s": r.budget_s, "t_s": t, "samples_per_problem": float(arrived[j]),
-                             "method": m, "accuracy": mean[j], "ci_low": lo[j], "ci_high": hi[j]})
+                rows.append({**per_run, "t_s": t, "samples_per_problem": float(arrived[j]),
+                             "tokens_per_problem": float(tokens[j]), "method": m, "accuracy": mean[j],
+                             "ci_low": lo[j], "ci_high": hi[j]})
     return pd.DataFrame(rows)
 
 
 def throughput(run: Run) -> dict[str, float]:
+    """Measured speed, and the analytic FLOPs / bytes per generated token (NaN where not available)."""
     p = run.problems
     wall = float(p["wall_s"].sum())
+    tokens = float(run.samples["n_tokens"].sum())
+    per_token = {f"{x}_per_token": run.cost_of_samples(x) / tokens if tokens and not run.missing_cost(x)
+                 else float("nan") for x in ("flops", "bytes")}
     return {"samples_per_s": float(p["n_samples"].sum()) / wall if wall else 0.0,
             "tokens_per_s": float(p["gen_tokens"].sum()) / wall if wall else 0.0,
-            "concurrency": float(p["concurrency"].median()) if len(p) else 0.0}
+            "concurrency": float(p["concurrency"].median()) if len(p) else 0.0, **per_token}
 
 
 def throughput_table(runs: list[Run]) -> pd.DataFrame:

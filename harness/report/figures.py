@@ -13,6 +13,22 @@ from harness.report.runs import DATASETS, Run
 
 TITLES = {"coverage": "Coverage (any sample correct)", "majority": "Majority vote",
           "rm_weighted": "Reward-weighted vote", "best_of_n": "Best-of-N by reward"}
+# x axis -> (file stem, what the title plots against, axis label, caption note); docs/metrics.md.
+_COST_NOTE = ("x: {} of the problem's samples arrived so far, in arrival order (aborted and in-flight "
+              "samples not counted; a reward model's work not counted)")
+AXES = {
+    "time": ("time", "wall-clock budget per problem", "wall-clock seconds per problem (log)",
+             "x: seconds since the problem's clock started"),
+    "tokens": ("tokens", "generated tokens per problem", "generated tokens per problem (log)",
+               _COST_NOTE.format("generated tokens")),
+    "flops": ("flops", "analytic FLOPs per problem", "FLOPs per problem, analytic (log)",
+              _COST_NOTE.format("decode FLOPs (from the model's shape)")),
+    "bytes": ("bytes", "analytic bytes moved per problem", "bytes moved per problem, analytic (log)",
+              _COST_NOTE.format("decode bytes moved (weights shared by the run's concurrency)")),
+    "k": ("samples", "samples per problem", "samples per problem, k (log)",
+          "first k finished samples within the budget; a problem with fewer than k uses all it has; "
+          "coverage panel: unbiased pass@k"),
+}
 
 
 def fmt_seconds(t: float) -> str:
@@ -37,27 +53,20 @@ def _on_device(runs: list[Run]) -> str:
     return f" on {devices.pop()}" if len(devices) == 1 else ""
 
 
-def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colors: dict[str, Any]) -> list[Path]:
-    """One figure per dataset and x axis ("time" or "k"): a panel per selection method."""
+def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colors: dict[str, Any],
+                warning: str | None = None) -> list[Path]:
+    """One figure per dataset and x axis (a key of AXES): a panel per selection method."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
     ds = DATASETS.get(runs[0].dataset, runs[0].dataset)
     methods = list(dict.fromkeys(frame["method"]))
-    on = _on_device(runs)
     fig, axes = plt.subplots(1, len(methods), figsize=(4.3 * len(methods), 4.6), sharey=True, squeeze=False,
                              layout="constrained")
-    if axis == "time":
-        title = f"{ds}: accuracy vs wall-clock budget per problem{on}"
-        note = ("x: seconds since the problem's clock started; reward methods also count scoring time"
-                if any(r.reward_time for r in runs if "rm_weighted" in r.methods) else
-                "x: seconds since the problem's clock started")
-        xlabel = "wall-clock seconds per problem (log)"
-    else:
-        title = f"{ds}: accuracy vs samples per problem{on}"
-        note = ("first k finished samples within the budget; a problem with fewer than k uses all it has; "
-                "coverage panel: unbiased pass@k")
-        xlabel = "samples per problem, k (log)"
+    stem, against, xlabel, note = AXES[axis]
+    title = f"{ds}: accuracy vs {against}{_on_device(runs)}"
+    if axis == "time" and any(r.reward_time for r in runs if "rm_weighted" in r.methods):
+        note += "; reward methods also count scoring time"
     by_name = {r.name: r for r in runs}
     for ax, m in zip(axes[0], methods):
         for name, curve in frame[frame["method"] == m].groupby("run", sort=False):
@@ -68,8 +77,8 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
                                                                         else f" [{r.meta.get('status')}]"))
             ax.fill_between(curve["x"], 100 * curve["ci_low"], 100 * curve["ci_high"], color=c, alpha=0.18,
                             step="post", lw=0)
-        ax.set_xscale("log", base=10 if axis == "time" else 2)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xscale("log", base=2 if axis == "k" else 10)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.set_title("Coverage: pass@k" if axis == "k" and m == "coverage" else TITLES[m], fontsize=11)
         ax.set_xlabel(xlabel)
         ax.set_ylim(-2, 102)
@@ -78,10 +87,11 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.suptitle(title, fontsize=13)
     # The caption sits with the legend, under the panels, where a reader looks for the key.
-    caption = textwrap.fill(f"{note}; shaded: {LEVEL:.0%} bootstrap CI over problems", 65 * len(methods))
+    caption = textwrap.fill(f"{note}; shaded: {LEVEL:.0%} bootstrap CI over problems"
+                            + (f". Warning: {warning}" if warning else ""), 65 * len(methods))
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), frameon=False,
                title=caption, title_fontsize=9)
-    paths = save(fig, frame, out, f"{runs[0].dataset}_vs_{'time' if axis == 'time' else 'samples'}")
+    paths = save(fig, frame, out, f"{runs[0].dataset}_vs_{stem}")
     plt.close(fig)
     return paths
 

@@ -11,12 +11,18 @@ from typing import Any
 
 import pandas as pd
 
+from harness import cost
 from harness import selection as sel
 from harness.store import config_diff, flatten, read_run
 
 DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
 # Keys that may differ between shards of one run: which shard, and how it was resumed.
 SHARD_FREE_KEYS = ("data.shard", "run.resume")
+# Engines by speed class: the slot engine (engine, mamba: static caches, CUDA-graph decode) and
+# vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
+SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba": "optimized", "hf": "plain"}
+COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.cost)
+UNKNOWN_GRADER = "version unknown (graded before versions were recorded)"
 
 
 class ReportError(Exception):
@@ -30,7 +36,7 @@ class Run:
     problems: pd.DataFrame
     samples: pd.DataFrame
     label: str = ""
-    _steps: dict[str, sel.Steps] = field(default_factory=dict, repr=False)
+    _steps: dict[tuple[str, str], sel.Steps] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -65,11 +71,77 @@ class Run:
         hw = self.meta.get("hardware") or {}
         return str(hw.get("gpu") or "CPU")
 
-    def steps(self, method: str, key: sel.KeyFn | None) -> sel.Steps:
-        if method not in self._steps:  # built once, then read at any t or k
-            self._steps[method] = sel.steps(self.samples, method, budget_s=self.budget_s, key=key,
-                                            problem_ids=list(self.problems["problem_id"]), reward_time=self.reward_time)
-        return self._steps[method]
+    @property
+    def model(self) -> str:
+        return str(self.config["model"]["name"])
+
+    @property
+    def engine(self) -> str:
+        """The backend the run used: the resolved choice of ``model.backend=auto`` when recorded."""
+        choice = self.meta.get("backend_choice") or {}
+        return str(choice.get("backend") or self.config["model"].get("backend") or "?")
+
+    @property
+    def speed_class(self) -> str:
+        return SPEED_CLASSES.get(self.engine, "unknown")
+
+    @property
+    def grader(self) -> str:
+        g = self.meta.get("grader")
+        return f"v{g.get('version')} {g.get('extraction', '?')}" if g else UNKNOWN_GRADER
+
+    @property
+    def shape(self) -> dict[str, Any] | None:
+        return self.meta.get("model_shape")
+
+    @property
+    def dtype(self) -> str:
+        """Weights' dtype as the backend resolved it (run.json ``backend``), else as configured."""
+        return str((self.meta.get("backend") or {}).get("dtype") or self.config["model"].get("dtype"))
+
+    @property
+    def is_transformer(self) -> bool:
+        """Attention in every layer (a teacher): from model_shape, else by engine and model name."""
+        if self.shape:
+            return self.shape["arch"] == "llama"
+        return self.engine != "mamba" and "mamba" not in self.model
+
+    def missing_cost(self, x: str) -> str | None:
+        """Why the run can't be drawn against ``x`` (None: it can)."""
+        if x not in ("flops", "bytes"):  # time, tokens and samples are recorded by every run
+            return None
+        if not self.shape:
+            return "run.json has no model_shape (run made before it was recorded, or an architecture without formulas)"
+        if self.problems["prompt_tokens"].isna().any():
+            return "problems.jsonl has no prompt_tokens (run made before they were recorded)"
+        if x == "bytes" and self.dtype not in cost.DTYPE_BYTES:
+            return f"weights' dtype {self.dtype!r} is not resolved in run.json"
+        return None
+
+    def _costed(self, x: str) -> pd.DataFrame:
+        """The samples with a column ``x``: each sample's own cost (docs/metrics.md, "Cost axes")."""
+        s, p = self.samples, self.problems.set_index("problem_id")
+        n = s["n_tokens"].to_numpy(dtype=float)
+        if x == "tokens":
+            return s.assign(tokens=n)
+        prompt = s["problem_id"].map(p["prompt_tokens"]).to_numpy(dtype=float)
+        if x == "flops":
+            return s.assign(flops=cost.sample_flops(self.shape, prompt, n))
+        batch = s["problem_id"].map(p["concurrency"]).to_numpy(dtype=float)
+        return s.assign(bytes=cost.sample_bytes(self.shape, self.dtype, prompt, n, batch))
+
+    def cost_of_samples(self, x: str) -> float:
+        """The total cost ``x`` (a COST_AXES name) of the run's finished samples."""
+        return float(self._costed(x)[x].sum())
+
+    def steps(self, method: str, key: sel.KeyFn | None, x: str = "time") -> sel.Steps:
+        """``method``'s step function against ``x``: time, or a cost in COST_AXES (cumulative per problem)."""
+        if (method, x) not in self._steps:  # built once, then read at any x or k
+            samples = self.samples if x == "time" else self._costed(x)
+            self._steps[(method, x)] = sel.steps(samples, method, budget_s=self.budget_s, key=key,
+                                                 problem_ids=list(self.problems["problem_id"]),
+                                                 reward_time=self.reward_time, cost=None if x == "time" else x)
+        return self._steps[(method, x)]
 
 
 def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
@@ -142,9 +214,9 @@ def merge_shards(runs: list[Run], partial: bool = False) -> list[Run]:
 
 
 def label_runs(runs: list[Run]) -> None:
-    """Legend labels: model (backend), made unique within a dataset by budget, then run name."""
+    """Legend labels: model (engine), made unique within a dataset by budget, then run name."""
     for r in runs:
-        r.label = f"{r.config['model']['name']} ({r.config['model'].get('backend', '?')})"
+        r.label = f"{r.model} ({r.engine})"
     for extra in (lambda r: str(r.config.get("budget")), lambda r: r.name):
         seen: dict[tuple[str, str], int] = defaultdict(int)
         for r in runs:
@@ -152,3 +224,38 @@ def label_runs(runs: list[Run]) -> None:
         for r in runs:
             if seen[(r.dataset, r.label)] > 1:
                 r.label += f", {extra(r)}"
+
+
+def by_dataset(runs: list[Run]) -> dict[str, list[Run]]:
+    """The runs of each dataset (one figure each), in order."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        groups[r.dataset].append(r)
+    return groups
+
+
+def check_graders(runs: list[Run], where: str) -> None:
+    """Refuse (ReportError, one line) to put runs graded by different grader versions in one figure.
+
+    Runs without run.json ``grader`` count as one "unknown" version, different from every recorded one.
+    """
+    if len({r.grader for r in runs}) < 2:
+        return
+    newest = max((r.meta["grader"].get("version", 0) for r in runs if r.meta.get("grader")), default=0)
+    stale = [r for r in runs if not r.meta.get("grader") or r.meta["grader"].get("version", 0) < newest] or runs
+    graded = ", ".join(f"{d} ({r.grader})" for r in runs for d in r.dirs)
+    regrade = ", ".join(str(d) for r in stale for d in r.dirs)
+    raise ReportError(f"{where}: runs graded by different grader versions can't share a figure: {graded}; "
+                      f"regrade with today's rules: python -m harness.grading RUN --regrade, for RUN = {regrade}")
+
+
+def engine_warning(runs: list[Run], where: str) -> str | None:
+    """One line when the runs of a figure ran on engines of different speed classes (SPEED_CLASSES)."""
+    if len({r.speed_class for r in runs}) < 2:
+        return None
+    classes: dict[str, list[str]] = defaultdict(list)
+    for r in runs:
+        classes[r.speed_class].append(r.label)
+    engines = "; ".join(f"{c}: {', '.join(dict.fromkeys(labels))}" for c, labels in sorted(classes.items()))
+    return (f"{where}: models ran on engines of different speed classes ({engines}); wall-clock gaps then "
+            "reflect the engine too: rerun them all on one engine (model.backend=...) for a like-for-like check")
