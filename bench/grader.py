@@ -5,7 +5,7 @@ Each problem gets `--samples` samples (default 64): its reference solution with 
 before the box (no answer), drawn with the duplicates a real pool has. Both graders grade the
 same samples in the same order (as they lie in a run's trajectories file); the script prints JSON
 lines: the pool, answers/s of each grader, their agreement (also against the intended labels),
-the speedup, and both graders' accuracy on the equivalence table of tests/test_grading_cases.py.
+the speedup, and both graders' accuracy on the equivalence table of tests/grading/test_equivalence.py.
 
     python bench/grader.py                  # 100 problems x 64 samples, ~20 s on 2 cores
     python bench/grader.py --full           # all 500 problems, ~1 minute (mostly Math-Verify)
@@ -30,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.grading import Grader, is_equivalent, normalize
-from harness.grading_extract import last_boxed
+from harness.grading import Grader, is_equivalent
+from harness.grading.extraction import last_boxed
+from harness.grading.normalization import normalize
 
 WEIGHTS = {"gold": 0.45, "rewrite": 0.2, "wrong": 0.3, "none": 0.05}
 
@@ -128,7 +129,7 @@ def table_accuracy() -> dict:
     """Both graders on the equivalence table (both directions of every row)."""
     from math_verify import parse, verify
 
-    spec = importlib.util.spec_from_file_location("grading_cases", ROOT / "tests" / "test_grading_cases.py")
+    spec = importlib.util.spec_from_file_location("grading_cases", ROOT / "tests" / "grading" / "test_equivalence.py")
     cases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cases)  # type: ignore[union-attr]
     total = 0

@@ -1,4 +1,4 @@
-"""Grade finished samples while generation goes on, in the grader's process pool.
+"""Grade finished samples while generation goes on, in the grader's shared process pool.
 
 Results are written into trajectories.jsonl when the run finishes; a run killed before that is
 graded by its resume or by ``python -m harness.grading <run>``.
@@ -7,10 +7,14 @@ graded by its resume or by ``python -m harness.grading <run>``.
 from __future__ import annotations
 
 from concurrent.futures import Future
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
-from harness.grading import Grader, grade_run
+from harness.grading.grader import Grader
+from harness.grading.run import grade_run
 from harness.store import RunStore, TrajectoryRecord
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 class BackgroundGrader:

@@ -1,4 +1,4 @@
-"""Self-consistency of the grader on the real benchmark data (needs HARNESS_DATA_DIR)."""
+"""Self-consistency of harness.grading on the real benchmark data (needs HARNESS_DATA_DIR)."""
 
 from __future__ import annotations
 

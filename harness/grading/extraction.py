@@ -36,6 +36,11 @@ _CALC = re.compile(r"<<[^<>\n]{0,200}>>")
 _NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
 
 
+def check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown grading dataset {dataset!r}; expected one of {DATASETS}")
+
+
 def truncate_runoff(text: str) -> str:
     """Cut the text where the model starts a new question or turn after its answer."""
     for pattern in (_RUNOFF_LINE, _RUNOFF_TOKEN):
@@ -156,8 +161,7 @@ def extract_answer(text: str, dataset: str) -> str | None:
     back without thousands separators, "$", units or "%". In both, text after the model starts
     inventing a next question is ignored.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown grading dataset {dataset!r}; expected one of {DATASETS}")
+    check_dataset(dataset)
     if not text:
         return None
     text = truncate_runoff(text)

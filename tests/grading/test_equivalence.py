@@ -1,4 +1,4 @@
-"""Table-driven equivalence tests, grouped by case, in the style of Math-Verify's tests.
+"""Table-driven equivalence tests of harness.grading, grouped by case, in the style of Math-Verify's tests.
 
 Each row is (gold, pred, expected); every row is checked in both directions, since grading is
 symmetric. bench/grader.py imports CASES to score this grader and Math-Verify on the same table.

@@ -1,7 +1,7 @@
 """Canons of math answers: what they are, how two compare, and their voting keys.
 
-A *canon* is the small picklable tuple ``(kind, ...)`` that `harness.grading_canon` makes of an
-answer string (with sympy's help for some leaves, in `harness.grading_sympy`):
+A *canon* is the small picklable tuple ``(kind, ...)`` that `harness.grading.canonical` makes of an
+answer string (with sympy's help for some leaves, in `harness.grading.symbolic`):
 
 =========  ==========================================================================
 num        ("num", re, im) exact Fractions: integers, decimals, fractions, exact complex
