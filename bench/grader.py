@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.grading import Grader, is_equivalent
-from harness.grading.extraction import last_boxed
+from harness.grading.boxes import last_boxed
 from harness.grading.normalization import normalize
 
 WEIGHTS = {"gold": 0.45, "rewrite": 0.2, "wrong": 0.3, "none": 0.05}

@@ -1,4 +1,4 @@
-"""``python -m harness.grading RUN``: grade a run directory (see harness.grading.run)."""
+"""``python -m harness.grading RUN [--regrade]``: grade a run directory (see harness.grading.run)."""
 
 import sys
 

@@ -1,15 +1,60 @@
-"""Final-answer extraction from a generated solution: plain string work, linear time, no sympy.
+"""Final-answer extraction: where a generated solution states its answer, and what that answer is.
 
-Everything here runs in the calling process (it is cheap and cannot hang: no regex below can
-backtrack catastrophically, and brace matching is one pass), so only the sympy part of grading
-needs the process pool.
+Plain string work in the calling process, linear time, no sympy. The rules are in
+docs/grading.md; in short, in the default mode ("strict") a sample has an answer only where it
+states one:
+
+1. the last box group (`\\boxed{...}`, `\\fbox{...}`; the boxes of one multi-part answer form a list),
+2. or a later answer phrase (`final answer is ...`, `Final Answer: ...`, `the answer is ...`,
+   `Answer: ...`, `#### N`, a `# Answer` heading), read as the value the phrase states,
+3. else a closing statement: the last sentence, opening with "Therefore", "Thus", "So", ..., that
+   states one math expression (or, for number answers, one number).
+
+Mode "flexible" reads as "strict" and then falls back to the last number in the text, for prompts
+that ask for no marked answer. What differs between datasets is one row of `RULES`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-DATASETS = ("gsm8k", "math")
+from harness.grading.boxes import box_groups, boxes, joined_spans, span_at, spans
+
+MODES = ("strict", "flexible")
+
+
+@dataclass(frozen=True)
+class DatasetRules:
+    """How one dataset's solutions state their answers."""
+
+    # Answers are single numbers: a statement's one number is the answer ("$1,234.50 per week"
+    # -> "1234.50"), and a box with no digit in it (a parroted "\boxed{answer}") is none.
+    numeric: bool
+    # The solution ends at its first "#### N" line (the reference format); the rest is runoff.
+    hashes_end_solution: bool
+
+
+RULES: dict[str, DatasetRules] = {
+    "gsm8k": DatasetRules(numeric=True, hashes_end_solution=True),
+    "math": DatasetRules(numeric=False, hashes_end_solution=False),
+}
+DATASETS = tuple(RULES)
+
+
+def check_dataset(dataset: str) -> DatasetRules:
+    if dataset not in RULES:
+        raise ValueError(f"unknown grading dataset {dataset!r}; expected one of {DATASETS}")
+    return RULES[dataset]
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown extraction mode {mode!r}; expected one of {MODES} (runner.extraction)")
+    return mode
+
+
+# ---------------------------------------------------------------- runoff
 
 # Where a model that did not stop starts inventing the next exercise (few-shot formats, chat
 # turns, special tokens printed as text). Everything from the first such marker on is ignored.
@@ -21,24 +66,7 @@ _RUNOFF_LINE = re.compile(
 _RUNOFF_TOKEN = re.compile(r"<(?:\|(?:eot_id|end_of_text|endoftext|im_end|im_start|user|start_header_id)\|>|/s>)")
 # The Llama-3 evaluation format ends its answer with this sentence; anything after it is runoff.
 _HOPE = "hope it is correct"
-
-_BOX_CMD = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-# Between two boxes that together form one answer ("\boxed{-2} and \boxed{1}").
-_BOX_JOIN = re.compile(r"^(?:\s|\$|,|;|\\quad|\\qquad|\\text\{\s*(?:and|or)\s*\}|and|or|\\\)|\\\()*$")
-_FINAL_IS = re.compile(r"final answer is[:\s]*", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"answer is[:\s]*", re.IGNORECASE)
-_HASHES = re.compile(r"####\s*(?=[-+$\\\d.])")  # not a markdown "#### Step 1" heading
-# Math delimiters around an answer phrase; "\$" inside is a dollar sign, not a delimiter.
-_DELIMITERS = [("$$", re.compile(r"(?<!\\)\$\$")), ("$", re.compile(r"(?<!\\)\$")),
-               ("\\(", re.compile(r"\\\)")), ("\\[", re.compile(r"\\\]"))]
-_CALC = re.compile(r"<<[^<>\n]{0,200}>>")
-# A number as written in prose: optional sign and $, thousands groups, decimals.
-_NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
-
-
-def check_dataset(dataset: str) -> None:
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown grading dataset {dataset!r}; expected one of {DATASETS}")
+_CALC = re.compile(r"<<[^<>\n]{0,200}>>")  # GSM8K calculator notes: <<48/2=24>>
 
 
 def truncate_runoff(text: str) -> str:
@@ -51,138 +79,170 @@ def truncate_runoff(text: str) -> str:
     return text if end < 0 else text[: end + len(_HOPE)]
 
 
-_BRACE = re.compile(r"[{}]")
-_FLAT_GROUP = re.compile(r"\{([^{}]*)\}")
+# ---------------------------------------------------------------- reading a stated value
 
-
-def _match_braces(text: str, start: int) -> dict[int, int]:
-    """Map each '{' after `start` to its matching '}' in one pass (escaped braces pair among themselves)."""
-    stack: list[int] = []
-    pairs: dict[int, int] = {}
-    for m in _BRACE.finditer(text, start):
-        if m.group() == "{":
-            stack.append(m.start())
-        elif stack:
-            pairs[stack.pop()] = m.start()
-    return pairs
-
-
-def boxes(text: str) -> list[tuple[int, int, str]]:
-    """All closed \\boxed{...} / \\fbox{...} / \\boxed 7, as (start, end, content), in order."""
-    pairs: dict[int, int] | None = None
-    out: list[tuple[int, int, str]] = []
-    for m in _BOX_CMD.finditer(text):
-        if out and m.start() < out[-1][1]:
-            continue  # nested inside the previous box
-        j = m.end()
-        while j < len(text) and text[j] in " \t":
-            j += 1
-        if j < len(text) and text[j] == "{":
-            simple = _FLAT_GROUP.match(text, j)  # no nested braces: the common case
-            if simple:
-                out.append((m.start(), simple.end(), simple.group(1).strip()))
-                continue
-            if pairs is None:  # braces before the first box cannot close a box
-                pairs = _match_braces(text, j)
-            close = pairs.get(j)
-            if close is not None:
-                out.append((m.start(), close + 1, text[j + 1 : close].strip()))
-        elif j > m.end():  # "\boxed 7": the next token, up to space or a math delimiter
-            k = j
-            while k < len(text) and not text[k].isspace() and text[k] != "$":
-                k += 1
-            token = text[j:k].rstrip(".,;")
-            if token:
-                out.append((m.start(), k, token))
-    return out
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last box; adjacent boxes joined only by separators count as one list."""
-    found = boxes(text)
-    if not found:
-        return None
-    parts = [found[-1][2]]
-    for prev, nxt in zip(reversed(found[:-1]), reversed(found[1:])):
-        if not _BOX_JOIN.match(text[prev[1] : nxt[0]]):
-            break
-        if prev[2] != parts[0]:
-            parts.insert(0, prev[2])
-    return ", ".join(parts)
-
-
-def _answer_after(text: str, start: int) -> str | None:
-    """The answer phrase that starts at `start`: a $...$ / \\(...\\) group or the rest of the sentence."""
-    line = text[start : start + 400].split("\n", 1)[0]
-    boxed = last_boxed(line)
-    if boxed is not None:
-        return boxed
-    for left, right in _DELIMITERS:
-        if line.startswith(left):
-            m = right.search(line, len(left))
-            if m and m.start() > len(left):
-                return line[len(left) : m.start()].strip()
-    m = re.search(r"\.(?:\s|$)|I hope", line)
-    return (line[: m.start()] if m else line).strip().rstrip(".,;:") or None
-
-
-def _last_match_answer(pattern: re.Pattern[str], text: str) -> str | None:
-    matches = list(pattern.finditer(text))
-    for m in reversed(matches):
-        answer = _answer_after(text, m.end())
-        if answer:
-            return answer
-    return None
-
-
-def _first_match_answer(pattern: re.Pattern[str], text: str) -> str | None:
-    for m in pattern.finditer(text):
-        answer = _answer_after(text, m.end())
-        if answer:
-            return answer
-    return None
+# Answer phrases. A bare "answer" counts only where it heads a line or follows "the": "we may
+# check our answer: $17 \cdot 44 = 748$" and "my answer is correct" state no answer.
+_PHRASE = re.compile(
+    r"(?i:\bfinal\s+answer\b(?:\s*\*\*)?(?:[ \t]*(?:is|would\s+be|will\s+be)\b)?[ \t]*[:=]?"
+    r"|\bthe\s+(?:correct\s+)?answer\s*(?:is|would\s+be|will\s+be)\b[ \t]*:?"
+    r"|(?m:^)[ \t]*(?:\*\*|#{1,3}[ \t]*)?answer(?:\s*\*\*)?[ \t]*[:=])"
+    r"|####(?=[ \t]*[-+$\\\d.])"
+    r"|(?im:^#{1,3}[ \t]*answer[ \t]*:?[ \t]*$)"
+)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?](?=\s|$)|\n|I hope")
+# Where a stated value ends and a remark about it begins ("7.5 hours, which is 7 and a half").
+_CLAUSE = re.compile(r",?\s+(?:which|i\.e\.|that is|because|since|so that)\b|,\s+(?:or|so)\s|\s\(|;")
+_COPULA = re.compile(r"\s(?:is|are|equals|equal to|was|will be|would be)\s+")
+_CONCLUSION = re.compile(
+    r"(?:^|(?<=[.!?:]\s)|(?<=[.!?:]\s\s)|(?<=\n))[ \t]*(?:\*\*)?(?i:therefore|thus|hence|so|finally|in conclusion"
+    r"|in total|altogether|overall|in summary|as a result|consequently)\b,?\s"
+)
+# The format a prompt shows, copied with no answer in it: "\boxed{answer}", "[answer]", "...".
+_PLACEHOLDER = re.compile(r"(?i)\s*(?:\\(?:boxed|Box|fbox|text)\s*\{)?\s*\[?\s*(?:your\s+|the\s+|final\s+)?"
+                          r"answer\s*\]?\s*\}?\s*|\s*(?:\.\.\.|\?)?\s*")
+_PROSE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{2,}\s+[a-zA-Z]{2,}")
+_WORDS_AFTER_VALUE = re.compile(r"(?<=[\d}).])\s+[a-zA-Z][a-zA-Z \t']*$")
+_MATHY = re.compile(r"\d|\\[a-zA-Z]|^\(?[A-Z]\)?$|[a-zA-Z]\s*[=<>^]|[=<>^]\s*[a-zA-Z]")
+# Characters that never occur in a real answer: decoding noise and control characters.
+_NOISE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
+# A number as written in prose: optional sign and $, thousands groups, decimals.
+_NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
+# Thousands separators as LaTeX writes them: 14{,}916, 14\\,916, 10,\\!080.
+_SEPARATOR = re.compile(r"(?<=\d)(?:\{,\}|,\\!|\\,|\\!|\\ |~)(?=\d{3}(?!\d))")
+_HASHES_LINE = re.compile(r"####[ \t]*[-+$\\\d.][^\n]*")  # "#### 18", not a markdown "#### Step 1"
 
 
 def clean_number(answer: str) -> str | None:
-    """The single number in a short GSM8K answer ("$1,234.50 per week" -> "1234.50"), else None."""
-    text = re.sub(r"\\text\{[^{}]*\}|\\mbox\{[^{}]*\}|\\[$%!,;]|\\(?:d|t)?frac", " ", answer)
+    """The single number in a short answer ("$1,234.50 per week" -> "1234.50", "3 + 4 = 7" -> "7")."""
+    text = _SEPARATOR.sub(",", answer)
+    text = re.sub(r"\\text\{[^{}]*\}|\\mbox\{[^{}]*\}|\\[$%!,;]|\\(?:d|t)?frac", " ", text)
+    text = text.rsplit("=", 1)[-1]
     numbers = _NUMBER.findall(text)
     if len(numbers) != 1:
         return None
     return numbers[0].replace("$", "").replace(",", "").replace(" ", "")
 
 
-def extract_answer(text: str, dataset: str) -> str | None:
-    """The model's final answer as a string, or None when it gave none.
+def _is_placeholder(answer: str) -> bool:
+    return bool(_PLACEHOLDER.fullmatch(answer))
 
-    MATH: the last \\boxed{} / \\fbox{} (nested braces; adjacent boxes form a list), then
-    "final answer is ...", then the last "the answer is ...". GSM8K: the first "#### N", then the
-    first "the answer is N", then the boxed form, then the last number in the text; numbers come
-    back without thousands separators, "$", units or "%". In both, text after the model starts
-    inventing a next question is ignored.
+
+def _value(statement: str, rules: DatasetRules) -> str | None:
+    """The value a sentence states: "The largest $n$ is 34" -> "34"; None if it states none."""
+    if _NOISE.search(statement):
+        return None
+    statement = _CLAUSE.split(statement, 1)[0]
+    after = _COPULA.split(statement)[-1]
+    # "The largest $n$ is 34" states 34; "$x \geq 5$ is the solution" states its span.
+    value = (after if spans(after) or _MATHY.search(after) else statement).strip().strip("*").strip()
+    number = clean_number(value) if rules.numeric else None
+    if number is not None:
+        return number
+    math = joined_spans(value)
+    if math is not None:
+        return math
+    value = _WORDS_AFTER_VALUE.sub("", value).strip().rstrip(".,;:")
+    if not value or _PROSE.search(value) or not _MATHY.search(value):
+        return None
+    return value
+
+
+def _box_answer(content: str, rules: DatasetRules) -> bool:
+    return not _is_placeholder(content) and (not rules.numeric or bool(re.search(r"\d", content)))
+
+
+def _read_after(text: str, start: int, rules: DatasetRules) -> str | None:
+    """The answer stated right after an answer phrase ending at `start`."""
+    head = text[start : start + 600].lstrip(" \t*:")
+    if head.startswith("\n"):  # the answer on the next line, after at most one blank line
+        stripped = head.lstrip(" \t\n*")
+        if head[: len(head) - len(stripped)].count("\n") > 2:
+            return None
+        head = stripped
+    found = boxes(head)
+    if found and found[0][0] <= 3:  # "\boxed{5}", "$\boxed{5}$", "\[\boxed{5}"
+        content = box_groups(found, head)[0][1]
+        return content if _box_answer(content, rules) else None
+    span = span_at(head, 0)
+    if span is not None:
+        return clean_number(span[1]) if rules.numeric else span[1] or None
+    m = _SENTENCE_END.search(head)
+    return _value(head[: m.start()] if m else head, rules)
+
+
+def _stated_box(text: str, rules: DatasetRules) -> tuple[int, str] | None:
+    groups = box_groups([b for b in boxes(text) if _box_answer(b[2], rules)], text)
+    return groups[-1] if groups else None
+
+
+def _stated_phrase(text: str, rules: DatasetRules, after: int) -> tuple[int, str] | None:
+    """The last answer phrase that states a value, looking only from `after` on."""
+    tail = text[after:].lower()
+    if "answer" not in tail and "####" not in tail:  # the common case, without a regex scan
+        return None
+    for m in reversed(list(_PHRASE.finditer(text, after))):
+        answer = _read_after(text, m.end(), rules)
+        if answer:
+            return m.start(), answer
+    return None
+
+
+def _mask_spans(text: str) -> str:
+    """`text` with each math span blanked out (same length), so its inside never ends a sentence."""
+    for start, end, _ in spans(text):
+        text = text[:start] + "\x00" * (end - start) + text[end:]
+    return text
+
+
+def _closing_statement(text: str, rules: DatasetRules) -> str | None:
+    """The value of the last sentence, when it opens with a conclusion word and states one."""
+    text = text.rstrip()
+    last = None
+    for last in _CONCLUSION.finditer(text, max(0, len(text) - 800)):
+        pass
+    if last is None:
+        return None
+    sentence = text[last.end() :]
+    # Dollars are money in number answers; elsewhere a math span may hold full stops and lines.
+    shape = sentence if rules.numeric else _mask_spans(sentence)
+    if shape[-1:] in (".", "!"):
+        shape = shape[:-1]
+    elif not shape.endswith("\x00"):
+        return None  # cut off mid-sentence, as a truncated sample is
+    if _SENTENCE_END.search(shape):
+        return None  # the conclusion word opens an earlier sentence, not the last one
+    sentence = sentence[: len(shape)]
+    if not rules.numeric and not spans(sentence):
+        return clean_number(sentence)  # "So the largest n is 34."
+    return _value(sentence, rules)
+
+
+def extract_answer(text: str, dataset: str, mode: str = "strict") -> str | None:
+    """The answer the solution `text` states, or None when it states none (docs/grading.md).
+
+    `dataset` is "gsm8k" or "math" (MATH-500 and full MATH); `mode` is "strict" (the default:
+    a box, an answer phrase or a closing statement) or "flexible" (as strict, else the last
+    number in the text). Numbers of GSM8K answers come back without thousands separators, "$",
+    units or "%". In both modes, text after the model starts inventing a next question is ignored.
     """
-    check_dataset(dataset)
+    rules = check_dataset(dataset)
+    check_mode(mode)
     if not text:
         return None
-    text = truncate_runoff(text)
-    if dataset == "math":
-        return (
-            last_boxed(text)
-            or _last_match_answer(_FINAL_IS, text)
-            or _last_match_answer(_ANSWER_IS, text)
-        )
-    text = _CALC.sub("", text)
-    m = _HASHES.search(text)
-    if m:
-        line = text[m.end() :].split("\n", 1)[0].strip()
-        if line:
-            return clean_number(line) or line
-    answer = _first_match_answer(_ANSWER_IS, text)
-    if answer is None:
-        # A box with no number in it (a model parroting the prompt's "\boxed{answer}") is no
-        # answer: it must not outvote the numbers.
-        answer = next((box for _, _, box in boxes(text) if _NUMBER.search(box)), None)
-    if answer is not None:
-        return clean_number(answer) or answer
-    numbers = _NUMBER.findall(text)
-    return clean_number(numbers[-1]) if numbers else None
+    text = _CALC.sub("", truncate_runoff(text))
+    if rules.hashes_end_solution:
+        m = _HASHES_LINE.search(text)
+        if m:
+            text = text[: m.end()]
+    box = _stated_box(text, rules)
+    # A phrase counts only after the last box; one just before it ("the answer is $\boxed{5}$") is that box.
+    phrase = _stated_phrase(text, rules, box[0] if box else 0)
+    stated = phrase or box
+    answer = stated[1] if stated else _closing_statement(text, rules)
+    if answer is None and mode == "flexible":
+        numbers = _NUMBER.findall(text)
+        answer = clean_number(numbers[-1]) if numbers else None
+    if answer is None or _NOISE.search(answer) or _is_placeholder(answer):
+        return None
+    return (clean_number(answer) or answer) if rules.numeric else answer

@@ -8,21 +8,23 @@ from concurrent.futures import Future
 
 from harness.grading.compare import Canon
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S, Canonicalizer, when_all, canons_equal
-from harness.grading.extraction import check_dataset, extract_answer
+from harness.grading.extraction import check_dataset, check_mode, extract_answer
 from harness.grading.normalization import normalize
 
 
 class Grader:
     """Grades (generated text, gold answer) pairs in the background, in the shared sympy pool.
 
-    `workers` is the least number of pool workers to have. `stats` counts samples: graded,
-    correct, no_answer, and those graded wrong because a side timed out, crashed a worker, or
-    could not be parsed.
+    `extraction` is "strict" or "flexible" (see `extract_answer`); `workers` is the least number
+    of pool workers to have. `stats` counts samples: graded, correct, no_answer, and those graded
+    wrong because a side timed out, crashed a worker, or could not be parsed.
     """
 
-    def __init__(self, dataset: str, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 1) -> None:
+    def __init__(self, dataset: str, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 1,
+                 extraction: str = "strict") -> None:
         check_dataset(dataset)
         self.dataset = dataset
+        self.extraction = check_mode(extraction)
         self.timeout_s = timeout_s
         self._canon = Canonicalizer(workers)
         self._lock = threading.Lock()
@@ -42,7 +44,7 @@ class Grader:
 
     def _grade(self, text: str, gold: str) -> tuple[str | None, bool] | Future:
         """The result when no sympy is needed (the common case), else a Future of it."""
-        pred = extract_answer(text or "", self.dataset)
+        pred = extract_answer(text or "", self.dataset, self.extraction)
         norm_pred = normalize(pred) if pred else ""
         norm_gold = normalize(gold) if gold else ""
         if not norm_pred or not norm_gold or norm_pred == norm_gold:

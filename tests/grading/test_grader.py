@@ -63,16 +63,20 @@ def test_grader_counts_parse_failures_and_missing_answers() -> None:
         assert grader.stats["no_answer"] == 1
 
 
-def test_grader_gsm8k_and_duplicates() -> None:
+@pytest.mark.parametrize("extraction, correct", [("strict", 60), ("flexible", 80)])
+def test_grader_gsm8k_modes_and_duplicates(extraction: str, correct: int) -> None:
     texts = ["#### 18", "The answer is 18.", "So $\\boxed{18}$.", "#### 17", "We get 18 dollars."] * 20
-    with Grader("gsm8k", workers=2) as grader:
+    with Grader("gsm8k", workers=2, extraction=extraction) as grader:
         results = grader.grade_many(texts, ["18"] * len(texts))
-    assert [c for _, c in results[:5]] == [True, True, True, False, True]
-    assert grader.stats["graded"] == 100 and grader.stats["correct"] == 80
+    # "We get 18 dollars." states no answer: strict reads none, flexible its last number.
+    assert [c for _, c in results[:5]] == [True, True, True, False, extraction == "flexible"]
+    assert grader.stats["graded"] == 100 and grader.stats["correct"] == correct
 
 
 def test_grader_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="unknown grading dataset"):
         Grader("aime")
+    with pytest.raises(ValueError, match="runner.extraction"):
+        Grader("math", extraction="lenient")
     with Grader("math") as grader, pytest.raises(ValueError, match="2 texts but 1"):
         grader.grade_many(["a", "b"], ["1"])
