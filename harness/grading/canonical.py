@@ -1,10 +1,11 @@
 """Canonical forms of normalised answers: their structure, and plain numbers without sympy.
 
 A normalised answer (`harness.grading.normalization`) is split into its structure (lists,
-tuples, intervals, sets, unions, equations, inequalities) and each leaf becomes a canon (see
-`harness.grading.compare`). The leaf parser is a parameter: the calling process passes
-`fast_leaf` (numbers, fractions, mixed numbers, scientific notation; no sympy), the worker
-processes pass the sympy parser of `harness.grading.symbolic`, so both build identical canons.
+tuples, intervals, sets, unions, ratios, labelled values, equations, inequalities) and each leaf
+becomes a canon (see `harness.grading.compare`). The leaf parser is a parameter: the calling
+process passes `fast_leaf` (numbers, fractions, mixed numbers, scientific notation, repeating
+decimals; no sympy), the worker processes pass the sympy parser of `harness.grading.symbolic`, so
+both build identical canons.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from fractions import Fraction
+from math import isqrt
 
 from harness.grading.compare import ZERO, Canon, Rejected, equation, interval
 from harness.grading.normalization import MAX_LEN
@@ -33,10 +35,16 @@ _BASE = re.compile(r"(\d[0-9A-Za-z]*)_\{?(\d{1,2})\}?")
 _TEXT = re.compile(r"\\text\{([^{}]*)\}")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z ']*")
 _CHOICE = re.compile(r"\(([A-Za-z])\)|([A-Z])\)?")
-_VAR = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?|[A-Za-z]\([a-z]\)")
-_IN = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?\\in(?![a-zA-Z])")
+_SYMBOL = r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?"  # x, \alpha, a_1, V_{12}
+_VAR = re.compile(rf"{_SYMBOL}|[A-Za-z]\([a-z]\)")
+# What may stand left of "=" as the name of the answer rather than as part of an equation: a
+# variable, a function value f(3), a segment AB, and tuples (p, q) or ratios V_1:V_2 of those.
+_NAME = rf"{_SYMBOL}|[A-Za-z](?:\^\{{?-1\}}?)?\([^()=,]+\)|[A-Z]{{2,3}}|\\overline\{{[A-Z]{{2}}\}}"
+_LABEL = re.compile(rf"(?:{_NAME})|\((?:{_NAME})(?:, ?(?:{_NAME}))+\)|(?:{_NAME})(?::(?:{_NAME}))+")
+_IN = re.compile(rf"{_SYMBOL}\\in(?![a-zA-Z])")
 _EQ = re.compile(r"(?<![<>!\\])=")
 _PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,} [a-zA-Z]{2,}")
+_RATIO = re.compile(r"(?<!:):(?![:=])")
 _INEQ = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>")
 
 
@@ -108,8 +116,8 @@ def _text_answer(s: str) -> str | None:
 
 
 def var_name(var: str) -> str:
-    """The symbol name latex2sympy gives a variable: lower case, no backslash or braces."""
-    return var.replace("\\", "").replace("{", "").replace("}", "").lower()
+    """The symbol name latex2sympy gives a variable (lower case, no backslash, braces or spaces)."""
+    return var.replace("\\", "").replace("{", "").replace("}", "").replace(" ", "").lower()
 
 
 def canon(s: str, leaf: Leaf) -> Canon:
@@ -172,14 +180,23 @@ def _canon(s: str, leaf: Leaf) -> Canon:  # one flat dispatch on the answer's sh
         lhs, rhs = sides[0], sides[-1]
         if not lhs or not rhs:
             raise Rejected("equation with an empty side")
-        if _VAR.fullmatch(lhs):
+        if _LABEL.fullmatch(lhs):  # "x = 5", "(p, q) = (3, 2)", "AB = 4": a named answer
             return ("assign", var_name(lhs), _canon(rhs, leaf))
         return equation(_canon(lhs, leaf), _canon(rhs, leaf))
+    ratio = _split_top(s, _RATIO)
+    if len(ratio) == 2:  # "11:21" is the number 11/21
+        return _ratio(_canon(ratio[0], leaf), _canon(ratio[1], leaf))
     if _INEQ.search(s):
         return _inequality(s, leaf)
     if _PROSE.search(s):  # "the larger of the two" is not an expression; spare the parser
         raise Rejected("prose")
     return leaf(s)
+
+
+def _ratio(a: Canon, b: Canon) -> Canon:
+    if a[0] != "num" or b[0] != "num" or a[2] or b[2] or not b[1]:
+        raise Rejected("ratio of non-numbers")
+    return ("num", a[1] / b[1], ZERO)
 
 
 def _inequality(s: str, leaf: Leaf) -> Canon:
@@ -211,6 +228,7 @@ def _inequality(s: str, leaf: Leaf) -> Canon:
 _INT = r"[+-]?\d+"
 _ARG = r"(?:\{\s*([+-]?\d+)\s*\}|(\d))"
 _RE_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_RE_REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\overline\{?(\d+)\}?")
 _RE_SCI = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,3})|(?:\\times|\\cdot|\*)10\^\{?([+-]?\d{1,3})\}?)")
 _RE_FRAC = re.compile(rf"([+-]?)\\frac{_ARG}{_ARG}")
 _RE_SLASH = re.compile(rf"({_INT})/(\d+)")
@@ -223,10 +241,40 @@ def _frac(num: str, den: str) -> Fraction:
     return Fraction(int(num), int(den))
 
 
+# A decimal this long is a machine printout (a float), not a person's rounding: it stands for
+# the fraction it prints, when one with a small denominator lies less than a unit of its last
+# digit (or double-precision noise) away.
+LONG_DECIMAL_DIGITS = 10
+_DOUBLE_EPS = Fraction(1, 2**52)
+
+
+def decimal_value(s: str) -> Fraction:
+    """The value of a decimal: exact, or the fraction a long decimal prints (docs/grading.md)."""
+    value = Fraction(s)
+    whole, _, decimals = s.lstrip("+-").partition(".")
+    if not decimals or len((whole + decimals).lstrip("0")) < LONG_DECIMAL_DIGITS:
+        return value
+    window = max(Fraction(1, 10 ** len(decimals)), abs(value) * _DOUBLE_EPS)
+    # Fractions with denominators up to this bound lie > 10^4 windows apart: a match is no accident.
+    bound = max(1, isqrt(int(1 / window)) // 100)
+    near = value.limit_denominator(bound)
+    return near if abs(near - value) < window else value
+
+
+def _repeating(m: re.Match[str]) -> Fraction:
+    """0.08\\overline{3} = 1/12: the digits before the bar, then the repeating block."""
+    sign, whole, fixed, block = m.groups()
+    value = int(whole or 0) + Fraction(int(fixed + block) - int(fixed or 0), 10 ** len(fixed) * (10 ** len(block) - 1))
+    return -value if sign == "-" else value
+
+
 def fast_leaf(s: str) -> Canon:
     """Integers, decimals, scientific notation, fractions and mixed numbers without sympy."""
     if _RE_DEC.fullmatch(s):
-        return ("num", Fraction(s), ZERO)
+        return ("num", decimal_value(s), ZERO)
+    m = _RE_REPEATING.fullmatch(s)
+    if m:
+        return ("num", _repeating(m), ZERO)
     m = _RE_SCI.fullmatch(s)
     if m:
         return ("num", Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or m.group(3)), ZERO)

@@ -15,6 +15,7 @@ _UNICODE = str.maketrans({"−": "-", "–": "-", "×": r"\times ", "·": r"\cdo
                           "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "°": ""})
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SUBS = [
+    (re.compile(r"(?<=\d)\{,\}(?=\d)"), ","),  # 14{,}916: a thousands separator as LaTeX writes it
     (re.compile(r"\\[dtc]frac(?![a-zA-Z])"), r"\\frac"),
     (re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?:\.|(?![a-zA-Z]))"), ""),
     (re.compile(r"\\(?:displaystyle|textstyle|quad|qquad)(?![a-zA-Z])"), " "),
@@ -49,6 +50,17 @@ def _unwrap_delims(s: str) -> str:
     return s
 
 
+_BACKSLASH_RUN = re.compile(r"\\+")
+
+
+def _undouble_escapes(s: str) -> str:
+    """\\\\frac{1}{5} (a string escaped twice) -> \\frac{1}{5}, when every backslash is doubled."""
+    runs = _BACKSLASH_RUN.findall(s)
+    if runs and all(len(r) % 2 == 0 for r in runs) and re.search(r"\\\\[a-zA-Z]", s):
+        return _BACKSLASH_RUN.sub(lambda m: "\\" * (len(m.group()) // 2), s)
+    return s
+
+
 def _squeeze_spaces(s: str) -> str:
     """Drop spaces except "a b" between letters (\\cot x) and the space that marks a list ("1, 234")."""
     s = re.sub(r",\s+", ",\x00", re.sub(r"\s+", " ", s))
@@ -59,9 +71,11 @@ def _squeeze_spaces(s: str) -> str:
 @lru_cache(maxsize=1 << 16)  # a run repeats the same few answers many times
 def normalize(answer: str) -> str:
     """Formatting-only clean-up; equal outputs are equivalent answers (used as the cache key)."""
-    s = _unwrap_delims(answer.translate(_UNICODE).strip())
+    s = answer.translate(_UNICODE).strip()
     if len(s) > 4 * MAX_LEN:
         return s  # canon() rejects it; do not spend regex time on it
+    # A stray trailing backslash ("185\\") or row break is no part of the answer.
+    s = _unwrap_delims(_undouble_escapes(s).rstrip("\\").strip())
     for pattern, repl in _SUBS:
         s = pattern.sub(repl, s)
     s = s.strip().rstrip(".").strip()
