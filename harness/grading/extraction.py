@@ -87,7 +87,7 @@ _PHRASE = re.compile(
     r"(?i:\bfinal\s+answer\b(?:\s*\*\*)?(?:[ \t]*(?:is|would\s+be|will\s+be)\b)?[ \t]*[:=]?"
     r"|\bthe\s+(?:correct\s+)?answer\s*(?:is|would\s+be|will\s+be)\b[ \t]*:?"
     r"|(?m:^)[ \t]*(?:\*\*|#{1,3}[ \t]*)?answer(?:\s*\*\*)?[ \t]*[:=])"
-    r"|####(?=[ \t]*[-+$\\\d.])"
+    r"|####(?=[ \t]*[-+$\\\d.])(?![ \t]*\d+[.)][ \t]+[A-Za-z])"
     r"|(?im:^#{1,3}[ \t]*answer[ \t]*:?[ \t]*$)"
 )
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?](?=\s|$)|\n|I hope")
@@ -110,7 +110,8 @@ _NOISE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 _NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
 # Thousands separators as LaTeX writes them: 14{,}916, 14\\,916, 10,\\!080.
 _SEPARATOR = re.compile(r"(?<=\d)(?:\{,\}|,\\!|\\,|\\!|\\ |~)(?=\d{3}(?!\d))")
-_HASHES_LINE = re.compile(r"####[ \t]*[-+$\\\d.][^\n]*")  # "#### 18", not a markdown "#### Step 1"
+# "#### 18", not a markdown heading ("#### Step 1", "#### 1. The eggs").
+_HASHES_LINE = re.compile(r"####(?![ \t]*\d+[.)][ \t]+[A-Za-z])[ \t]*[-+$\\\d.][^\n]*")
 
 
 def clean_number(answer: str) -> str | None:

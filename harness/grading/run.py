@@ -1,8 +1,8 @@
 """Grading a run directory, and its CLI: ``python -m harness.grading RUN [--regrade]``.
 
-Records are read and written through `harness.store` only (an atomic rewrite of
-trajectories.jsonl, then ``grader`` in run.json), so an interrupted grading leaves the run as it
-was. The rules come from the run's own config (``data.grader``, ``runner.extraction``, strict
+Records are read and written through `harness.store` only: an atomic rewrite of
+trajectories.jsonl, then ``grader`` in run.json. A grading interrupted between the two leaves
+the old ``grader`` on new grades, which the next call refuses until ``--regrade`` finishes it. The rules come from the run's own config (``data.grader``, ``runner.extraction``, strict
 when absent), so a run made before extraction modes existed is graded strict.
 """
 

@@ -71,6 +71,7 @@ STRICT: dict[str, list[tuple[str, str, str | None]]] = {
         ("gsm8k", "She makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18", "18"),
         ("gsm8k", "#### 2,125", "2125"),
         ("gsm8k", "#### 18\nThen John buys 7 more.\n#### 25", "18"),  # the solution ends at its first ####
+        ("gsm8k", "#### 1. The eggs\nShe sells 9 eggs at $2.\n#### 2. The money\nThe answer is 18.", "18"),  # headings
     ],
     "thousands_separators": [
         ("gsm8k", r"The answer is 14\,916.", "14916"),
