@@ -82,9 +82,11 @@ def truncate_runoff(text: str) -> str:
 # ---------------------------------------------------------------- reading a stated value
 
 # Answer phrases. A bare "answer" counts only where it heads a line or follows "the": "we may
-# check our answer: $17 \cdot 44 = 748$" and "my answer is correct" state no answer.
+# check our answer: $17 \cdot 44 = 748$" and "my answer is correct" state no answer; a bare
+# "final answer" only right before its answer ("before the final answer, 3 steps" states none).
 _PHRASE = re.compile(
-    r"(?i:\bfinal\s+answer\b(?:\s*\*\*)?(?:[ \t]*(?:is|would\s+be|will\s+be)\b)?[ \t]*[:=]?"
+    r"(?i:\bfinal\s+answer\b(?:\s*\*\*)?(?:[ \t]*(?:(?:is|would\s+be|will\s+be)\b[ \t]*:?|[:=])"
+    r"|(?=[ \t*]*(?:\n|\$|\\[(\[a-z]|-?\d)))"  # a bare "Final Answer" heading its answer
     r"|\bthe\s+(?:correct\s+)?answer\s*(?:is|would\s+be|will\s+be)\b[ \t]*:?"
     r"|(?m:^)[ \t]*(?:\*\*|#{1,3}[ \t]*)?answer(?:\s*\*\*)?[ \t]*[:=])"
     r"|####(?=[ \t]*[-+$\\\d.])(?![ \t]*\d+[.)][ \t]+[A-Za-z])"

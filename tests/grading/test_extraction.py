@@ -106,6 +106,8 @@ STRICT: dict[str, list[tuple[str, str, str | None]]] = {
         ("math", "So we have $x = 3$ and then", None),  # cut off by max_new_tokens
         ("math", "So $x = 3$. Let me double-check this with another method", None),
         ("math", "The value is 12, or maybe 13, I think.", None),
+        ("math", "Before we give the final answer, 3 steps are needed.", None),
+        ("gsm8k", "Before we give the final answer, 3 steps are needed.", None),
         ("gsm8k", "She has 5 apples and buys 3 more, so she has 8.", None),  # a number in prose, stated as nothing
         ("gsm8k", "The discount is 20%, so she saves 50%.", None),
         ("gsm8k", "She makes 18 dollars.\nQuestion: If Tom has 99 apples", None),
