@@ -5,7 +5,8 @@ Each problem gets `--samples` samples (default 64): its reference solution with 
 before the box (no answer), drawn with the duplicates a real pool has. Both graders grade the
 same samples in the same order (as they lie in a run's trajectories file); the script prints JSON
 lines: the pool, answers/s of each grader, their agreement (also against the intended labels),
-the speedup, and both graders' accuracy on the equivalence table of tests/test_grading_cases.py.
+the speedup, and both graders' accuracy on the equivalence table (tests/grading/test_equivalence.py)
+and on the whole-sample table of real formats (tests/grading/test_real_formats.py).
 
     python bench/grader.py                  # 100 problems x 64 samples, ~20 s on 2 cores
     python bench/grader.py --full           # all 500 problems, ~1 minute (mostly Math-Verify)
@@ -30,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.grading import Grader, is_equivalent, normalize
-from harness.grading_extract import last_boxed
+from harness.grading import Grader, is_equivalent
+from harness.grading.boxes import last_boxed
+from harness.grading.normalization import normalize
 
 WEIGHTS = {"gold": 0.45, "rewrite": 0.2, "wrong": 0.3, "none": 0.05}
 
@@ -124,26 +126,48 @@ def run_math_verify(pool: list) -> tuple[list[bool], float]:
     return verdicts, time.perf_counter() - start
 
 
+def _table(name: str) -> object:
+    path = ROOT / "tests" / "grading" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _accuracy(metric: str, checks: list[tuple[str, bool, bool, bool]]) -> dict:
+    """checks: (label, expected, ours, math_verify) per check."""
+    misses = {"ours": [c[0] for c in checks if c[2] is not c[1]],
+              "math_verify": [c[0] for c in checks if c[3] is not c[1]]}
+    return {"metric": metric, "cases": len(checks),
+            **{name: round(1 - len(m) / len(checks), 4) for name, m in misses.items()},
+            **{f"{name}_misses": m[:30] for name, m in misses.items()}}
+
+
 def table_accuracy() -> dict:
     """Both graders on the equivalence table (both directions of every row)."""
     from math_verify import parse, verify
 
-    spec = importlib.util.spec_from_file_location("grading_cases", ROOT / "tests" / "test_grading_cases.py")
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)  # type: ignore[union-attr]
-    total = 0
-    misses: dict[str, list[str]] = {"ours": [], "math_verify": []}
-    for group, rows in cases.CASES.items():
+    checks = []
+    for group, rows in _table("test_equivalence").CASES.items():
         for gold, pred, expected in rows:
             for a, b in ((gold, pred), (pred, gold)):
-                total += 1
-                if is_equivalent(b, a) is not expected:
-                    misses["ours"].append(f"{group}: {a} vs {b}")
-                if bool(verify(parse(f"$\\boxed{{{a}}}$"), parse(f"$\\boxed{{{b}}}$"))) is not expected:
-                    misses["math_verify"].append(f"{group}: {a} vs {b}")
-    return {"metric": "table_accuracy", "cases": total,
-            **{name: round(1 - len(m) / total, 4) for name, m in misses.items()},
-            **{f"{name}_misses": m[:30] for name, m in misses.items()}}
+                mv = bool(verify(parse(f"$\\boxed{{{a}}}$"), parse(f"$\\boxed{{{b}}}$")))
+                checks.append((f"{group}: {a} vs {b}", expected, is_equivalent(b, a), mv))
+    return _accuracy("table_accuracy", checks)
+
+
+def formats_accuracy() -> dict:
+    """Both graders on whole samples in real formats (the text as generated, against the gold answer)."""
+    from math_verify import parse, verify
+
+    checks = []
+    for group, rows in _table("test_real_formats").FORMATS.items():
+        for dataset, text, gold, expected in rows:
+            with Grader(dataset) as grader:
+                ours = grader.grade_many([text], [gold])[0][1]
+            math_verify = bool(verify(parse(f"${gold}$"), parse(text)))
+            checks.append((f"{group}: {text[-60:]!r} vs {gold}", expected, ours, math_verify))
+    return _accuracy("real_formats_accuracy", checks)
 
 
 def main() -> None:
@@ -187,6 +211,7 @@ def main() -> None:
         "disagreements (kind, pred, gold, ours)": sorted(set(d for d in disagree if d[0] != "none"))[:25],
     }), flush=True)
     print(json.dumps(table_accuracy()), flush=True)
+    print(json.dumps(formats_accuracy()), flush=True)
 
 
 if __name__ == "__main__":

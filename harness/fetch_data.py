@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.grading_extract import boxes
+from harness.grading.boxes import boxes
 
 # The MATH test split comes per subject on the hub; rows keep problem/level/type/solution.
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",

@@ -148,7 +148,7 @@ class Runner:
                           concurrency=concurrency, backend=backend.describe(), max_new_tokens=self.max_new_tokens)
         grader = None
         if cfg.runner.grade:
-            from harness.background_grading import BackgroundGrader
+            from harness.grading import BackgroundGrader
 
             grader = BackgroundGrader.start(cfg, store)
         bar = tqdm(total=len(self.problems), initial=len(store.done), unit="problem", dynamic_ncols=True,

@@ -1,10 +1,11 @@
-"""Answer strings to canons: normalisation, structure, and plain numbers without sympy.
+"""Canonical forms of normalised answers: their structure, and plain numbers without sympy.
 
-An answer is normalised (delimiters, spacing, units, degrees, percent, dollars), split into its
-structure (lists, tuples, intervals, sets, unions, equations, inequalities) and each leaf becomes
-a canon (see `harness.grading_compare`). The leaf parser is a parameter: the calling process
-passes `fast_leaf` (numbers, fractions, mixed numbers, scientific notation; no sympy), the worker
-processes pass the sympy parser of `harness.grading_sympy`, so both build identical canons.
+A normalised answer (`harness.grading.normalization`) is split into its structure (lists,
+tuples, intervals, sets, unions, ratios, labelled values, equations, inequalities) and each leaf
+becomes a canon (see `harness.grading.compare`). The leaf parser is a parameter: the calling
+process passes `fast_leaf` (numbers, fractions, mixed numbers, scientific notation, repeating
+decimals; no sympy), the worker processes pass the sympy parser of `harness.grading.symbolic`, so
+both build identical canons.
 """
 
 from __future__ import annotations
@@ -12,83 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from fractions import Fraction
-from functools import lru_cache
+from math import isqrt
 
-from harness.grading_compare import ZERO, Canon, Rejected, equation, interval
+from harness.grading.compare import ZERO, Canon, Rejected, equation, interval
+from harness.grading.normalization import MAX_LEN
 
 Leaf = Callable[[str], Canon]
 
-MAX_LEN = 400  # normalised characters; real answers are far shorter, parsers are super-linear
 MAX_DEPTH = 24  # bracket nesting
 
 
 class NeedSympy(Exception):
     """The fast leaf parser cannot handle this leaf; a worker must."""
-
-
-# ---------------------------------------------------------------- normalisation
-
-_UNICODE = str.maketrans({"−": "-", "–": "-", "×": r"\times ", "·": r"\cdot ", "π": r"\pi ",
-                          "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "°": ""})
-_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-_SUBS = [
-    (re.compile(r"\\[dtc]frac(?![a-zA-Z])"), r"\\frac"),
-    (re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?:\.|(?![a-zA-Z]))"), ""),
-    (re.compile(r"\\(?:displaystyle|textstyle|quad|qquad)(?![a-zA-Z])"), " "),
-    (re.compile(r",\\!\s*"), ","),  # 10,\!080: a thousands separator, whatever the spacing
-    (re.compile(r"(?<!\\)\\[!,;:> ]|~"), " "),  # spacing, but not the row break \\
-    (re.compile(r"\\(?:text(?:bf|it|rm|normal|sf)?|math(?:rm|bf|it|sf)|mbox)\s*\{"), r"\\text{"),
-    (re.compile(r"\\text\{\s*([a-zA-Z])\s*\}"), r"\1"),  # \mathrm{i}, \text{e}: a letter in math
-    (re.compile(r"\\imath(?![a-zA-Z])"), "i"),
-    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])"), ""),
-    (re.compile(r"\\?%|\\?\$"), ""),
-    (re.compile(r"\\langle(?![a-zA-Z])"), "("),
-    (re.compile(r"\\rangle(?![a-zA-Z])"), ")"),
-    (re.compile(r"\\(?:infinity|inf)(?![a-zA-Z])|(?<![a-zA-Z\\])infinity(?![a-zA-Z])"), r"\\infty"),
-    (re.compile(r"\\(?:leq|leqslant|le)(?![a-zA-Z])|<="), r"\\le "),
-    (re.compile(r"\\(?:geq|geqslant|ge)(?![a-zA-Z])|>="), r"\\ge "),
-    (re.compile(r"\\lt(?![a-zA-Z])"), "<"),
-    (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
-    (re.compile(r"\s*\\text\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+"), ", "),
-]
-# A unit after the number: "\text{ cm}^2", "\mbox{inches}", "5 dollars", "3 square feet".
-_TEXT_UNIT = re.compile(r"\\text\{[^{}]*\}(?:\^\{?\d\}?)?\s*$")
-_WORD_UNIT = re.compile(r"(?<=[\d}).])\s+[a-zA-Z]{2,}\.?(?:\s+[a-zA-Z]{2,}\.?)*(?:\^\{?\d\}?)?\s*$")
-
-
-def _unwrap_delims(s: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for left, right in _DELIMS:
-            if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
-                s, changed = s[len(left) : -len(right)].strip(), True
-    return s
-
-
-def _squeeze_spaces(s: str) -> str:
-    """Drop spaces except "a b" between letters (\\cot x) and the space that marks a list ("1, 234")."""
-    s = re.sub(r",\s+", ",\x00", re.sub(r"\s+", " ", s))
-    s = re.sub(r"(?<![a-zA-Z]) | (?![a-zA-Z])", "", s)
-    return s.replace("\x00", " ")
-
-
-@lru_cache(maxsize=1 << 16)  # a run repeats the same few answers many times
-def normalize(answer: str) -> str:
-    """Formatting-only clean-up; equal outputs are equivalent answers (used as the cache key)."""
-    s = _unwrap_delims(answer.translate(_UNICODE).strip())
-    if len(s) > 4 * MAX_LEN:
-        return s  # canon() rejects it; do not spend regex time on it
-    for pattern, repl in _SUBS:
-        s = pattern.sub(repl, s)
-    s = s.strip().rstrip(".").strip()
-    for _ in range(3):  # "5 \text{ m}^2", "15 square feet": strip units only after a value
-        t = _TEXT_UNIT.sub("", s).strip()
-        t = _WORD_UNIT.sub("", t).strip()
-        if not t or t == s or t.endswith(("=", "\\")):
-            break
-        s = t
-    return _squeeze_spaces(s.rstrip(".").strip())
 
 
 # ---------------------------------------------------------------- structure
@@ -99,10 +35,16 @@ _BASE = re.compile(r"(\d[0-9A-Za-z]*)_\{?(\d{1,2})\}?")
 _TEXT = re.compile(r"\\text\{([^{}]*)\}")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z ']*")
 _CHOICE = re.compile(r"\(([A-Za-z])\)|([A-Z])\)?")
-_VAR = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?|[A-Za-z]\([a-z]\)")
-_IN = re.compile(r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?\\in(?![a-zA-Z])")
+_SYMBOL = r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?"  # x, \alpha, a_1, V_{12}
+_VAR = re.compile(rf"{_SYMBOL}|[A-Za-z]\([a-z]\)")
+# What may stand left of "=" as the name of the answer rather than as part of an equation: a
+# variable, a function value f(3), a segment AB, and tuples (p, q) or ratios V_1:V_2 of those.
+_NAME = rf"{_SYMBOL}|[A-Za-z](?:\^\{{?-1\}}?)?\([^()=,]+\)|[A-Z]{{2,3}}|\\overline\{{[A-Z]{{2}}\}}"
+_LABEL = re.compile(rf"(?:{_NAME})|\((?:{_NAME})(?:, ?(?:{_NAME}))+\)|(?:{_NAME})(?::(?:{_NAME}))+")
+_IN = re.compile(rf"{_SYMBOL}\\in(?![a-zA-Z])")
 _EQ = re.compile(r"(?<![<>!\\])=")
 _PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,} [a-zA-Z]{2,}")
+_RATIO = re.compile(r"(?<!:):(?![:=])")
 _INEQ = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>")
 
 
@@ -174,8 +116,8 @@ def _text_answer(s: str) -> str | None:
 
 
 def var_name(var: str) -> str:
-    """The symbol name latex2sympy gives a variable: lower case, no backslash or braces."""
-    return var.replace("\\", "").replace("{", "").replace("}", "").lower()
+    """The symbol name latex2sympy gives a variable (lower case, no backslash, braces or spaces)."""
+    return var.replace("\\", "").replace("{", "").replace("}", "").replace(" ", "").lower()
 
 
 def canon(s: str, leaf: Leaf) -> Canon:
@@ -238,14 +180,23 @@ def _canon(s: str, leaf: Leaf) -> Canon:  # one flat dispatch on the answer's sh
         lhs, rhs = sides[0], sides[-1]
         if not lhs or not rhs:
             raise Rejected("equation with an empty side")
-        if _VAR.fullmatch(lhs):
+        if _LABEL.fullmatch(lhs):  # "x = 5", "(p, q) = (3, 2)", "AB = 4": a named answer
             return ("assign", var_name(lhs), _canon(rhs, leaf))
         return equation(_canon(lhs, leaf), _canon(rhs, leaf))
+    ratio = _split_top(s, _RATIO)
+    if len(ratio) == 2:  # "11:21" is the number 11/21
+        return _ratio(_canon(ratio[0], leaf), _canon(ratio[1], leaf))
     if _INEQ.search(s):
         return _inequality(s, leaf)
     if _PROSE.search(s):  # "the larger of the two" is not an expression; spare the parser
         raise Rejected("prose")
     return leaf(s)
+
+
+def _ratio(a: Canon, b: Canon) -> Canon:
+    if a[0] != "num" or b[0] != "num" or a[2] or b[2] or not b[1]:
+        raise Rejected("ratio of non-numbers")
+    return ("num", a[1] / b[1], ZERO)
 
 
 def _inequality(s: str, leaf: Leaf) -> Canon:
@@ -277,6 +228,7 @@ def _inequality(s: str, leaf: Leaf) -> Canon:
 _INT = r"[+-]?\d+"
 _ARG = r"(?:\{\s*([+-]?\d+)\s*\}|(\d))"
 _RE_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_RE_REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\overline\{?(\d+)\}?")
 _RE_SCI = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,3})|(?:\\times|\\cdot|\*)10\^\{?([+-]?\d{1,3})\}?)")
 _RE_FRAC = re.compile(rf"([+-]?)\\frac{_ARG}{_ARG}")
 _RE_SLASH = re.compile(rf"({_INT})/(\d+)")
@@ -289,10 +241,40 @@ def _frac(num: str, den: str) -> Fraction:
     return Fraction(int(num), int(den))
 
 
+# A decimal this long is a machine printout (a float), not a person's rounding: it stands for
+# the fraction it prints, when one with a small denominator lies less than a unit of its last
+# digit (or double-precision noise) away.
+LONG_DECIMAL_DIGITS = 10
+_DOUBLE_EPS = Fraction(1, 2**52)
+
+
+def decimal_value(s: str) -> Fraction:
+    """The value of a decimal: exact, or the fraction a long decimal prints (docs/grading.md)."""
+    value = Fraction(s)
+    whole, _, decimals = s.lstrip("+-").partition(".")
+    if not decimals or len((whole + decimals).lstrip("0")) < LONG_DECIMAL_DIGITS:
+        return value
+    window = max(Fraction(1, 10 ** len(decimals)), abs(value) * _DOUBLE_EPS)
+    # Fractions with denominators up to this bound lie > 10^4 windows apart: a match is no accident.
+    bound = max(1, isqrt(int(1 / window)) // 100)
+    near = value.limit_denominator(bound)
+    return near if abs(near - value) < window else value
+
+
+def _repeating(m: re.Match[str]) -> Fraction:
+    """0.08\\overline{3} = 1/12: the digits before the bar, then the repeating block."""
+    sign, whole, fixed, block = m.groups()
+    value = int(whole or 0) + Fraction(int(fixed + block) - int(fixed or 0), 10 ** len(fixed) * (10 ** len(block) - 1))
+    return -value if sign == "-" else value
+
+
 def fast_leaf(s: str) -> Canon:
     """Integers, decimals, scientific notation, fractions and mixed numbers without sympy."""
     if _RE_DEC.fullmatch(s):
-        return ("num", Fraction(s), ZERO)
+        return ("num", decimal_value(s), ZERO)
+    m = _RE_REPEATING.fullmatch(s)
+    if m:
+        return ("num", _repeating(m), ZERO)
     m = _RE_SCI.fullmatch(s)
     if m:
         return ("num", Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or m.group(3)), ZERO)

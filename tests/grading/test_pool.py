@@ -1,4 +1,4 @@
-"""Tests of harness.grading_pool: per-task timeouts, killing and replacing workers."""
+"""Tests of harness.grading.pool: per-task timeouts, killing and replacing workers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.grading_pool import KillablePool
+from harness.grading.pool import KillablePool, PoolError
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_close_fails_pending_tasks_and_refuses_new_ones() -> None:
     pool.close()
     assert running.result(timeout=10) == ("crash", None)
     assert queued.result(timeout=10) == ("crash", None)
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(PoolError, match="closed"):
         pool.submit((0,), timeout_s=1)
 
 

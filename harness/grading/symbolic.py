@@ -2,13 +2,13 @@
 
 LaTeX is parsed by latex2sympy2_extended (after its own malformed-operator fixes such as
 ``\\frac12`` and ``\\sqrt2``); the sympy object is then reduced to a canon (see
-`harness.grading_compare`): exact rationals stay exact, other constants are evaluated to 60 digits,
+`harness.grading.compare`): exact rationals stay exact, other constants are evaluated to 60 digits,
 expressions in symbols are evaluated at fixed points. Huge numbers are refused before sympy
 tries to build them.
 
 Importing this module warms the parser up (ANTLR builds its lookahead tables on first use, which
-costs ~0.4 s): the pool's forkserver preloads it, so every worker, restarted ones included,
-starts warm.
+costs ~0.4 s): the pool's server imports it once and forks its workers from there, so every
+worker, restarted ones included, starts warm.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from fractions import Fraction
 import sympy
 from latex2sympy2_extended.latex2sympy2 import NormalizationConfig, latex2sympy, normalize_latex
 
-from harness.grading_canon import NeedSympy, canon, fast_leaf, var_name
-from harness.grading_compare import ABS_TOL, N_POINTS, ZERO, Canon, Rejected, equation, interval, point_value
+from harness.grading.canonical import NeedSympy, canon, fast_leaf, var_name
+from harness.grading.compare import ABS_TOL, N_POINTS, ZERO, Canon, Rejected, equation, interval, point_value
 
 PRECISION = 60  # digits for evaluating constants and expressions
 SNAP_DENOMINATOR = 10**6  # a constant within 1e-40 of p/q with q <= this *is* p/q (log_2 8 = 3)

@@ -1,4 +1,4 @@
-"""Self-consistency of the grader on the real benchmark data (needs HARNESS_DATA_DIR)."""
+"""Self-consistency of harness.grading on the real benchmark data (needs HARNESS_DATA_DIR)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ def test_gsm8k_references_extract_to_their_numbers() -> None:
         # The same solution in other answer styles, and running on into an invented question.
         assert extract_answer(body + f"The answer is {gold}." + RUNOFF, "gsm8k") == gold
         assert extract_answer(body + f"So the total is $\\boxed{{{gold}}}$." + RUNOFF, "gsm8k") == gold
-        assert is_equivalent(extract_answer(body.rstrip() + f" So {gold}.", "gsm8k"), gold, dataset="gsm8k")
+        assert is_equivalent(extract_answer(body + f"Thus, she needs {gold} in all.", "gsm8k"), gold, dataset="gsm8k")
+        # A bare number run into the last sentence states nothing; flexible extraction still reads it.
+        assert extract_answer(body.rstrip() + f" So {gold}", "gsm8k") is None
+        assert is_equivalent(extract_answer(body.rstrip() + f" So {gold}", "gsm8k", "flexible"), gold, dataset="gsm8k")
 
 
 def test_math500_answers_of_different_problems_rarely_match() -> None:

@@ -1,14 +1,14 @@
 """Canons of math answers: what they are, how two compare, and their voting keys.
 
-A *canon* is the small picklable tuple ``(kind, ...)`` that `harness.grading_canon` makes of an
-answer string (with sympy's help for some leaves, in `harness.grading_sympy`):
+A *canon* is the small picklable tuple ``(kind, ...)`` that `harness.grading.canonical` makes of an
+answer string (with sympy's help for some leaves, in `harness.grading.symbolic`):
 
 =========  ==========================================================================
 num        ("num", re, im) exact Fractions: integers, decimals, fractions, exact complex
 approx     ("approx", re, im) a closed form with an irrational value (sqrt 2, pi), to ~50 digits
 expr       ("expr", symbols, values) an expression in symbols, by its values at fixed points
 eq         ("eq", symbols, values) an equation lhs = rhs, by the values of lhs-rhs up to scale
-assign     ("assign", var, canon) ``x = 3`` (a variable on the left)
+assign     ("assign", name, canon) a named answer: ``x = 3``, ``(p, q) = (3, 2)``, ``AB = 4``, ``f(3) = 7``
 text       ("text", str) a word answer or a choice letter, lower case
 sym        ("sym", str) an expression sympy can parse but not evaluate (unknown functions)
 inf        ("inf", +1 | -1)
@@ -19,7 +19,9 @@ fail       ("fail", reason) no canon: "parse", "guard", "timeout" or "crash"
 =========  ==========================================================================
 
 Numbers a person writes (0.33, 1.414) stay exact rationals, so 0.33 != 1/3 and a decimal is
-never equal to a surd; only values of irrational closed forms are compared, to 25 digits.
+never equal to a surd; a float printout of a fraction (0.0833333333333333, ten or more digits)
+is that fraction (`harness.grading.canonical.decimal_value`). Only values of irrational closed
+forms are compared, to 25 digits.
 Expressions in symbols are compared by their values at fixed points that depend only on the
 symbol's name, so the same point values serve every expression, equation and assignment.
 """

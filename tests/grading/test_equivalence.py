@@ -1,7 +1,9 @@
-"""Table-driven equivalence tests, grouped by case, in the style of Math-Verify's tests.
+"""Table-driven equivalence tests of harness.grading, grouped by case, in the style of Math-Verify's tests.
 
 Each row is (gold, pred, expected); every row is checked in both directions, since grading is
 symmetric. bench/grader.py imports CASES to score this grader and Math-Verify on the same table.
+The groups from "labelled_answers" on came with grader version 2 (issue 15); all earlier rows
+are those of version 1 and still hold.
 """
 
 from __future__ import annotations
@@ -216,6 +218,57 @@ CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("204_5", "54", False),
         ("52_8", "53_8", False),
     ],
+    "labelled_answers": [
+        ("5", "x = 5", True),
+        ("(3,2)", "(p,q) = (3,2)", True),
+        ("(3,2)", "(p, q) = (3, 2)", True),
+        ("4, 5", "AB=4, CD=5", True),
+        ("11:21", "V_1:V_2 = 11:21", True),
+        ("7", "f(3) = 7", True),
+        ("12", "BC = 12", True),
+        ("(1, 2)", "x = 1, y = 2", True),
+        ("(3,2)", "(p,q) = (2,3)", False),
+        ("11:21", "V_1:V_2 = 21:11", False),
+        ("12", "BC = 13", False),
+        ("7", "f(3) = 8", False),
+    ],
+    "ratios": [
+        ("11:21", "11:21", True),
+        ("11:21", r"\frac{11}{21}", True),
+        ("2:3", "4:6", True),
+        ("2:3", "3:2", False),
+    ],
+    "thousands_as_latex_writes_them": [
+        ("14916", "14{,}916", True),
+        ("14916", r"14\,916", True),
+        ("1000000", "1{,}000{,}000", True),
+        ("14916", "14{,}917", False),
+    ],
+    "stray_escapes": [
+        ("185", "185\\", True),
+        (r"\frac{1}{5}", r"\\frac{1}{5}", True),
+        (r"\sqrt{2}", r"\\sqrt{2}", True),
+        ("(3,2)", r"\left( 3, 2 \right)", True),
+        (r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", "(1, 2)", True),  # a row break is no stray escape
+        (r"\frac{1}{5}", r"\\frac{1}{6}", False),
+    ],
+    "long_decimals": [  # a float printout of a fraction is that fraction; a rounding is not (docs/grading.md)
+        (r"\frac{1}{12}", "0.0833333333333333", True),
+        (r"\frac{1}{12}", "0.08333333333333333", True),
+        (r"\frac{1}{12}", "0.0833333333333334", True),
+        (r"\frac{2}{3}", "0.6666666667", True),
+        (r"\frac{1}{7}", "0.142857142857", True),
+        ("0.3", "0.30000000000000004", True),
+        ("2", "2.0000000000000004", True),
+        (r"\frac{1}{3}", r"0.\overline{3}", True),
+        (r"\frac{1}{12}", r"0.08\overline{3}", True),
+        (r"\frac{1}{12}", "0.0833", False),
+        (r"\frac{1}{12}", "0.0833333333333343", False),
+        (r"\frac{1}{7}", "0.1428571", False),
+        ("123456789", "123456789.01", False),
+        (r"\sqrt{2}", "1.4142135623730951", False),
+        (r"\pi", "3.141592653589793", False),
+    ],
 }
 
 ROWS = [(group, *row) for group, rows in CASES.items() for row in rows]
@@ -256,6 +309,8 @@ def test_unknown_dataset_is_an_error() -> None:
         [r"\text{(B)}", "B", "(B)"],
         ["(x+1)^2", "x^2+2x+1"],
         ["58,500", "58500", r"\$58,500"],
+        ["(3,2)", "(p,q) = (3,2)", r"\left( 3, 2 \right)"],
+        [r"\frac{1}{12}", "0.0833333333333333", r"0.08\overline{3}"],
     ],
 )
 def test_equivalent_answers_share_a_key(bucket: list[str]) -> None:

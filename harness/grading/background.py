@@ -1,16 +1,21 @@
-"""Grade finished samples while generation goes on, in the grader's process pool.
+"""Grade finished samples while generation goes on, in the grader's shared process pool.
 
 Results are written into trajectories.jsonl when the run finishes; a run killed before that is
-graded by its resume or by ``python -m harness.grading <run>``.
+graded by its resume (which regrades the whole run, so every grade of a run comes from one
+grader version) or by ``python -m harness.grading <run>``.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
-from harness.grading import Grader, grade_run
+from harness.grading.grader import Grader
+from harness.grading.run import grade_records
 from harness.store import RunStore, TrajectoryRecord
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 class BackgroundGrader:
@@ -24,7 +29,9 @@ class BackgroundGrader:
     @classmethod
     def start(cls, cfg: DictConfig, store: RunStore) -> BackgroundGrader:
         workers, timeout_s = cfg.runner.grade_workers, cfg.runner.grade_timeout_s
-        return cls(Grader(cfg.data.grader, timeout_s=timeout_s, workers=workers), store, workers, timeout_s)
+        extraction = getattr(cfg.runner, "extraction", "strict")
+        grader = Grader(cfg.data.grader, timeout_s=timeout_s, workers=workers, extraction=extraction)
+        return cls(grader, store, workers, timeout_s)
 
     def submit(self, record: TrajectoryRecord, gold: str) -> None:
         self.pending[(record.problem_id, record.sample_idx)] = self.grader.submit(record.text, gold)
@@ -34,7 +41,10 @@ class BackgroundGrader:
             self.pending.pop(key).cancel()
 
     def finish(self) -> None:
-        """Write every grade into the records, then grade whatever an earlier, killed run left."""
+        """Write every grade into the records, then grade whatever an earlier, killed run left.
+
+        A resumed run is graded again whole: its earlier samples may come from older rules.
+        """
         try:
             grades = {key: future.result() for key, future in self.pending.items()}
         finally:
@@ -47,5 +57,8 @@ class BackgroundGrader:
                     record.pred, record.correct = grade
             return records
 
-        self.store.update_trajectories(fill)
-        grade_run(self.store.dir, workers=self.workers, timeout_s=self.timeout_s)
+        if not self.store.resumed:
+            self.store.update_trajectories(fill)
+        summary = grade_records(self.store.dir, regrade=self.store.resumed, workers=self.workers,
+                                timeout_s=self.timeout_s)
+        self.store.update_meta(grader=summary["grader"])  # the store writes run.json from its own copy

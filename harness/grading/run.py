@@ -1,0 +1,127 @@
+"""Grading a run directory, and its CLI: ``python -m harness.grading RUN [--regrade]``.
+
+Records are read and written through `harness.store` only: an atomic rewrite of
+trajectories.jsonl, then ``grader`` in run.json. A grading interrupted between the two leaves
+the old ``grader`` on new grades, which the next call refuses until ``--regrade`` finishes it. The rules come from the run's own config (``data.grader``, ``runner.extraction``, strict
+when absent), so a run made before extraction modes existed is graded strict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.grading.equivalence import DEFAULT_TIMEOUT_S
+from harness.grading.extraction import check_dataset
+from harness.grading.grader import Grader
+from harness.grading.version import GRADER_VERSION, grader_info
+from harness.store import TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories, update_run_json
+
+# What a run.json without a ``grader`` entry was graded by: the grader before versions existed.
+UNVERSIONED = {"version": 1}
+
+
+class GradeError(ValueError):
+    pass
+
+
+def _describe(info: dict[str, Any]) -> str:
+    return f"version {info.get('version')}" + (f" ({info['extraction']})" if "extraction" in info else "")
+
+
+def _rules_of(config: dict[str, Any]) -> tuple[str, str]:
+    """(dataset rules, extraction mode) a run's config asks for."""
+    data = config.get("data", {})
+    dataset = data.get("grader") or ("gsm8k" if data.get("name") == "gsm8k" else "math")
+    check_dataset(dataset)
+    return dataset, (config.get("runner") or {}).get("extraction", "strict")
+
+
+def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
+                  data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Grade the samples of a run with today's rules (all of them if `regrade`, else the ungraded)."""
+    start = time.monotonic()
+    config = read_run_json(run_dir).get("config", {})
+    dataset, extraction = _rules_of(config)
+    info = grader_info(extraction)
+    data_cfg = dict(config.get("data", {}))
+    if data_dir is not None:
+        data_cfg["dir"] = str(data_dir)
+    golds = importlib.import_module("harness.data").load_gold(data_cfg)
+    records = read_trajectories(run_dir)
+    todo = [r for r in records if (regrade or r.correct is None) and r.problem_id in golds]
+    with Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction) as grader:
+        futures = [grader.submit(r.text, golds[r.problem_id]) for r in todo]
+        grades = {(r.problem_id, r.sample_idx): f.result() for r, f in zip(todo, futures)}
+    changed = sum((r.pred, r.correct) != grades[(r.problem_id, r.sample_idx)] for r in todo if r.correct is not None)
+
+    def fill(current: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
+        for record in current:
+            grade = grades.get((record.problem_id, record.sample_idx))
+            if grade is not None:
+                record.pred, record.correct = grade
+        return current
+
+    if todo:
+        rewrite_trajectories(run_dir, fill)
+    update_run_json(run_dir, grader=info)
+    with_answer = sum(g[0] is not None for g in grades.values())
+    return {
+        "records": len(records), "graded": len(todo), "changed": changed,
+        "already_graded": 0 if regrade else sum(r.correct is not None for r in records),
+        "no_gold": sum(r.problem_id not in golds for r in records),
+        "with_answer": with_answer, "correct": sum(g[1] for g in grades.values()),
+        **{k: v for k, v in grader.stats.items() if k in ("timeouts", "crashes", "parse_failures")},
+        "correct_total": sum(bool(grades.get((r.problem_id, r.sample_idx), (None, r.correct))[1]) for r in records),
+        "grader": info, "seconds": round(time.monotonic() - start, 2),
+    }
+
+
+def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
+              data_dir: str | Path | None = None, regrade: bool = False) -> dict[str, Any]:
+    """Grade a finished run: fill `pred` and `correct` of its ungraded samples; return counts.
+
+    With `regrade`, every sample is graded again with today's rules. Without it, a run graded by
+    other rules (another GRADER_VERSION or extraction mode, or a run.json with no ``grader`` from
+    before versions were recorded) is refused with GradeError: one run must not mix rules.
+    Idempotent and interruptible. Do not run it on a run that is still generating.
+    """
+    meta = read_run_json(run_dir)
+    recorded = meta.get("grader") or UNVERSIONED
+    today = grader_info(_rules_of(meta.get("config", {}))[1])
+    if not regrade and recorded != today and any(r.correct is not None for r in read_trajectories(run_dir)):
+        raise GradeError(f"{run_dir} was graded by grader {_describe(recorded)}, today's is {_describe(today)}: "
+                         f"regrade it whole with `python -m harness.grading {run_dir} --regrade`")
+    return grade_records(run_dir, regrade=regrade, workers=workers, timeout_s=timeout_s, data_dir=data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.grading",
+        description="Grade a run: fill `pred` and `correct` in results/<run>/trajectories.jsonl for every "
+        "sample not graded yet, or with --regrade for every sample, by today's rules (the run's data.grader "
+        f"and runner.extraction; grader version {GRADER_VERSION}), and record the grader in run.json. "
+        "Safe to interrupt and rerun. Prints a JSON summary.",
+    )
+    parser.add_argument("run_dir", type=Path, help="run directory holding run.json and trajectories.jsonl")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every sample again with today's rules (needed for runs graded by another version)")
+    parser.add_argument("--workers", type=int, default=1, help="grading worker processes (default 1)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                        help="seconds allowed to parse one answer with sympy (default 5)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="benchmark data directory, overriding the one in the run's config")
+    args = parser.parse_args(argv)
+    try:
+        summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
+                            regrade=args.regrade)
+    except (ValueError, OSError) as err:  # StoreError, DataError, GradeError, a bad extraction mode
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0

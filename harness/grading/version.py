@@ -1,0 +1,17 @@
+"""Which rules made a grade: the grader's version, recorded in run.json under ``grader``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.grading.extraction import check_mode
+
+# Bump whenever a rule changes what a sample grades to (extraction, normalisation, equivalence).
+# 1: the grader before versions were recorded (a run.json without ``grader`` was graded by it);
+# 2: explicit answers only by default (runner.extraction=strict), labelled answers, long decimals.
+GRADER_VERSION = 2
+
+
+def grader_info(extraction: str = "strict") -> dict[str, Any]:
+    """The ``grader`` entry of run.json for grades made now: ``{"version": N, "extraction": mode}``."""
+    return {"version": GRADER_VERSION, "extraction": check_mode(extraction)}
