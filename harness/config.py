@@ -38,6 +38,11 @@ class GraderName(StrEnum):
     math = "math"
 
 
+class Extraction(StrEnum):
+    strict = "strict"  # an answer only where a sample states one (docs/grading.md)
+    flexible = "flexible"  # strict, else the last number in the text (prompts that ask for no marked answer)
+
+
 class AnswerFormat(StrEnum):
     plain = "plain"
     gsm8k_hashes = "gsm8k_hashes"  # the gold answer is the text after "####"
@@ -145,6 +150,8 @@ class RunnerConfig:
     # 2 threads collapse while 1 holds, so this is a knob, not a constant.
     threads: int | None = None
     grade: bool = True  # grade finished samples in the background while generating
+    # Which answers count as stated (changes what is measured, so a resume must keep it).
+    extraction: Extraction = Extraction.strict
     grade_workers: int = 1
     grade_timeout_s: float = 5.0
     warmup: bool = True

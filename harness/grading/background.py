@@ -15,7 +15,7 @@ from harness.grading.run import grade_records
 from harness.store import RunStore, TrajectoryRecord
 
 if TYPE_CHECKING:
-    from omegaconf import DictConfig
+    from harness.config import HarnessConfig
 
 
 class BackgroundGrader:
@@ -27,10 +27,10 @@ class BackgroundGrader:
         self.pending: dict[tuple[str, int], Future] = {}
 
     @classmethod
-    def start(cls, cfg: DictConfig, store: RunStore) -> BackgroundGrader:
+    def start(cls, cfg: HarnessConfig, store: RunStore) -> BackgroundGrader:
         workers, timeout_s = cfg.runner.grade_workers, cfg.runner.grade_timeout_s
-        extraction = getattr(cfg.runner, "extraction", "strict")
-        grader = Grader(cfg.data.grader, timeout_s=timeout_s, workers=workers, extraction=extraction)
+        grader = Grader(str(cfg.data.grader), timeout_s=timeout_s, workers=workers,
+                        extraction=str(cfg.runner.extraction))
         return cls(grader, store, workers, timeout_s)
 
     def submit(self, record: TrajectoryRecord, gold: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from concurrent.futures import CancelledError
 
 import pytest
 
@@ -50,8 +51,12 @@ def test_grader_counts_timeouts_and_recovers(warm_pool: None) -> None:
 def test_grader_future_can_be_cancelled() -> None:
     with Grader("math") as grader:
         dropped = grader.submit(r"\boxed{\sqrt{50}}", r"5\sqrt2")  # needs a worker: still pending
-        dropped.cancel()
+        assert not dropped.done() and dropped.cancel()
+        # The same pair again shares the worker's answer, and the cancelled one stays cancelled.
         assert grader.submit(r"\boxed{\sqrt{50}}", r"5\sqrt2").result(timeout=30) == (r"\sqrt{50}", True)
+        assert dropped.cancelled()
+        with pytest.raises(CancelledError):
+            dropped.result(timeout=0)
 
 
 def test_grader_counts_parse_failures_and_missing_answers() -> None:
