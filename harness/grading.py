@@ -380,6 +380,8 @@ def _rewrite(path: Path, records: list[dict | bytes], raw: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.runlock import exit_if_running
+
     parser = argparse.ArgumentParser(
         prog="python -m harness.grading",
         description="Grade a run: fill `pred` and `correct` in results/<run>/trajectories.jsonl "
@@ -394,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.run_dir / "run.json").is_file():
         parser.error(f"{args.run_dir} has no run.json")
+    exit_if_running(args.run_dir)  # its writer appends to trajectories.jsonl, which grading rewrites
     print(json.dumps(grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir)))
     return 0
 
