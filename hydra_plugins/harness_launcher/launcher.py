@@ -11,18 +11,19 @@ submitit calls ``checkpoint`` (the launcher's own, resubmitting the job with the
 overrides) and requeues it; the requeued job resumes its run directory.
 """
 
-from __future__ import annotations
-
 import copy
 import json
 import logging
+import time
+from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -30,6 +31,21 @@ from harness import runlock, slurm
 from harness.store import RUN_FILE, config_mismatch
 
 log = logging.getLogger(__name__)
+
+
+# No `from __future__ import annotations` here: Hydra's plugin scan runs this module outside
+# sys.modules, where dataclasses cannot resolve string annotations.
+@dataclass
+class HarnessSlurmQueueConf(SlurmQueueConf):
+    _target_: str = "hydra_plugins.harness_launcher.launcher.SlurmLauncher"
+    # While the sweep command waits for its jobs, it asks the cluster this often (one sacct call
+    # for all of them). submitit alone backs off to once every 10 minutes, so a sweep whose last
+    # job failed or was cancelled (no result file) would be noticed that late.
+    poll_s: float = 30.0
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="harness_slurm", node=HarnessSlurmQueueConf,
+                             provider="harness")
 
 
 def is_done(run_dir: Path, config: dict[str, Any]) -> bool:
@@ -90,6 +106,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         # The executor as hydra-submitit-launcher's launch() builds it; that method keeps its
         # jobs to itself, and the manifest needs their ids.
         params = dict(self.params)
+        poll_s = params.pop("poll_s")
         executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=params.pop("submitit_folder"),
                                          **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout", 0)})
         base = set(OmegaConf.structured(BaseQueueConf).keys())
@@ -103,4 +120,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
                                             for job, (_, overrides, subdir) in zip(jobs, todo)])
         log.info("submitted %d jobs: %s (python -m harness.status %s)", len(jobs),
                  ", ".join(job.job_id for job in jobs), sweep_dir)
+        while not all(job.done() for job in jobs):
+            time.sleep(poll_s)
+            jobs[0].done(force_check=True)  # refreshes the state of every job of this process
         return [job.results()[0] for job in jobs]

@@ -88,7 +88,7 @@ SlurmctldHost=$NODE
 SlurmUser=slurm
 AuthType=auth/munge
 # A requeued job waits cred_expire (120 s by default) before it may start again.
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 # No cgroups on these machines.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -102,8 +102,8 @@ SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 GresTypes=gpu
-# submitit ignores SIGTERM; a preempted job is SIGKILLed KillWait seconds later.
-KillWait=5
+# submitit ignores SIGTERM: a preempted job is SIGKILLed KillWait seconds later.
+KillWait=2
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 StateSaveLocation=$STATE/ctld
