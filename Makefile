@@ -36,7 +36,7 @@ test: setup setup-vllm
 # a plain `pytest` without one skips them. `make slurm-down` stops the daemons it started.
 test-slurm: setup
 	tools/slurm/cluster.sh up
-	HARNESS_REQUIRE_SLURM=1 $(PY) -m pytest -q -rs -m slurm tests/test_slurm.py
+	HARNESS_REQUIRE_SLURM=1 $(PY) -m pytest -q -rs --durations=0 -m slurm tests/test_slurm.py
 
 slurm-down:
 	tools/slurm/cluster.sh down
