@@ -15,6 +15,7 @@ never opens the lock file of a run this process holds.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import logging
@@ -40,7 +41,20 @@ _held: dict[Path, tuple[Any, dict[str, Any]]] = {}  # run directories held here 
 
 
 class RunLocked(RuntimeError):
-    """Another live process is writing this run directory."""
+    """The run directory cannot be taken for writing: another live process writes it (or the file
+    system has no POSIX locks)."""
+
+
+def _try_lock(handle, kind: int, run_dir: str | Path) -> bool:
+    """Take the lock without waiting: False if another process holds it."""
+    try:
+        fcntl.lockf(handle, kind | fcntl.LOCK_NB)
+        return True
+    except OSError as err:
+        if err.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise RunLocked(f"cannot lock {Path(run_dir) / LOCK_FILE}: {err.strerror}; a run directory needs a "
+                        "file system with POSIX locks (on NFS: v4, or v3 with lockd)") from None
 
 
 def _key(run_dir: str | Path) -> Path:
@@ -91,9 +105,7 @@ def holder(run_dir: str | Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     with handle:
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        if not _try_lock(handle, fcntl.LOCK_SH, run_dir):
             return _read_holder(handle)
         fcntl.lockf(handle, fcntl.LOCK_UN)
         return None
@@ -146,12 +158,7 @@ def hold(run_dir: str | Path) -> Iterator[None]:
 def _acquire(handle, run_dir: str | Path) -> None:
     start = time.monotonic()
     logged = False
-    while True:
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError:
-            pass
+    while not _try_lock(handle, fcntl.LOCK_EX, run_dir):
         # The file names the last writer; only the lock says whether it still lives.
         found = _read_holder(handle)
         own = bool(found.get("slurm_job")) and found.get("slurm_job") == _slurm_job()

@@ -79,7 +79,6 @@ def _failure(meta: dict[str, Any] | None, log_error: str | None, acct_state: str
 def job_status(run_dir: Path, sweep_dir: Path | None = None, slurm_job: str | None = None,
                queue_state: str | None = None, acct_state: str | None = None) -> Job:
     meta = _meta(run_dir)
-    slurm_job = slurm_job or _slurm_id(meta)
     done = len(read_jsonl(run_dir / PROBLEMS_FILE)) if meta else 0
     total = meta.get("n_problems") if meta else None
     holder = runlock.holder(run_dir) if run_dir.exists() else None
@@ -113,14 +112,18 @@ def _is_run_dir(path: Path) -> bool:
     return (path / RUN_FILE).is_file() or (path / ".hydra").is_dir()
 
 
+def _statuses(run_dirs: list[Path], ids: dict[Path, str | None], sweep_dir: Path | None) -> list[Job]:
+    ids = {d: ids.get(d) or _slurm_id(_meta(d)) for d in run_dirs}
+    queue = slurm.queue_states(i for i in ids.values() if i)
+    acct = slurm.accounting(i for i in ids.values() if i and i not in queue)
+    return [job_status(d, sweep_dir, ids[d], queue.get(ids[d]), acct.get(ids[d], {}).get("state")) for d in run_dirs]
+
+
 def sweep_status(sweep_dir: Path) -> list[Job]:
     submitted = slurm.latest_jobs(sweep_dir)
     names = sorted(set(submitted) | {p.name for p in sweep_dir.iterdir() if p.is_dir() and _is_run_dir(p)})
-    ids = {name: submitted.get(name, {}).get("job_id") for name in names}
-    queue = slurm.queue_states(i for i in ids.values() if i)
-    acct = slurm.accounting(i for i in ids.values() if i and i not in queue)
-    return [job_status(sweep_dir / name, sweep_dir, ids[name], queue.get(ids[name]),
-                       acct.get(ids[name], {}).get("state")) for name in names]
+    return _statuses([sweep_dir / n for n in names], {sweep_dir / n: submitted.get(n, {}).get("job_id") for n in names},
+                     sweep_dir)
 
 
 def _with_sweep_dir(argv: list[str], sweep_dir: Path) -> list[str]:
@@ -140,9 +143,11 @@ def sweep_resume_commands(sweep_dir: Path, jobs: list[Job]) -> list[str]:
         if name in submitted:
             job = submitted[name]
             argv, cwd = job["argv"], job["cwd"]
-        else:  # a sweep without a manifest (local launcher): the sweep as Hydra recorded it
+        elif (sweep_dir / "multirun.yaml").exists():  # a local sweep: the sweep as Hydra recorded it
             hydra_cfg = yaml.safe_load((sweep_dir / "multirun.yaml").read_text())["hydra"]["overrides"]
             argv, cwd = ["-m", *hydra_cfg["hydra"], *hydra_cfg["task"]], os.getcwd()
+        else:
+            continue
         command = shlex.join(["python", "-m", "harness", *_with_sweep_dir(argv, sweep_dir)])
         if Path(cwd).resolve() != Path.cwd().resolve():
             command = f"cd {shlex.quote(cwd)} && {command}"
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {path} holds no runs (no run.json, .hydra/ or {slurm.MANIFEST}); "
               "give a sweep directory (hydra.sweep.dir) or a run directory", file=sys.stderr)
         return 2
-    jobs = [job_status(path)] if single else sweep_status(path)
+    jobs = _statuses([path], {}, None) if single else sweep_status(path)
     if args.json:
         for job in jobs:
             print(json.dumps(asdict(job)))
