@@ -79,6 +79,6 @@ def accounting(job_ids: Iterable[str]) -> dict[str, dict[str, str]]:
     for line in out.splitlines():
         parts = line.split("|")
         if len(parts) == 4:
-            # "CANCELLED by 0" -> CANCELLED
-            found[parts[0]] = {"state": parts[1].split()[0] if parts[1] else "", "node": parts[2], "exit_code": parts[3]}
+            state = parts[1].split()[0] if parts[1] else ""  # "CANCELLED by 0" -> CANCELLED
+            found[parts[0]] = {"state": state, "node": parts[2], "exit_code": parts[3]}
     return found

@@ -60,7 +60,8 @@ def test_status_follows_a_killed_sweep_and_its_resume_command_finishes_it(tmp_pa
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     rc, out, _ = status(sweep_dir)
-    assert out.splitlines()[0] == f"{sweep_dir}: 2 jobs, 2 done" and out.splitlines()[-1] == "all done: nothing to resume"
+    lines = out.splitlines()
+    assert lines[0] == f"{sweep_dir}: 2 jobs, 2 done" and lines[-1] == "all done: nothing to resume"
 
 
 def test_status_of_a_folder_without_runs_is_a_one_line_error(tmp_path):

@@ -14,9 +14,10 @@ overrides) and requeues it; the requeued job resumes its run directory.
 import copy
 import json
 import logging
+import os
 import time
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:  # as hydra-submitit-launcher does
+            os.chmod(sweep_dir, int(str(self.config.hydra.sweep.mode), 8))
         previous = slurm.latest_jobs(sweep_dir)
         queued = slurm.queue_states(job["job_id"] for job in previous.values())
         returns: list[JobReturn | None] = []
