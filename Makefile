@@ -8,7 +8,7 @@ HARNESS_DATA_DIR ?= $(if $(wildcard ../shared/data/gsm8k/test.jsonl),$(abspath .
 export HARNESS_DATA_DIR
 ARGS ?=
 
-.PHONY: setup run test plots data bench bench-grader clean-cache gpu-wheels
+.PHONY: setup run test test-slurm slurm-down plots data bench bench-grader clean-cache gpu-wheels
 
 setup: $(VENV)/.installed
 
@@ -24,10 +24,22 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PY) -m harness $(ARGS)
 
-# The whole suite: the main venv, then the real-vLLM tests in .venv-vllm (see below).
+# The whole suite: the main venv, the real-vLLM tests in .venv-vllm (see below), then the SLURM
+# tests on a real one-node cluster (test-slurm).
 test: setup setup-vllm
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slurm"
 	$(VLLM_PY) -m pytest -q -rs tests/test_backend_vllm.py
+	$(MAKE) --no-print-directory test-slurm
+
+# A one-node SLURM cluster on this machine (tools/slurm/cluster.sh: as root, Debian's packages,
+# ~20 s the first time), then tests/test_slurm.py on it. Here a missing cluster fails the tests;
+# a plain `pytest` without one skips them. `make slurm-down` stops the daemons it started.
+test-slurm: setup
+	tools/slurm/cluster.sh up
+	HARNESS_REQUIRE_SLURM=1 $(PY) -m pytest -q -rs --durations=0 -m slurm tests/test_slurm.py
+
+slurm-down:
+	tools/slurm/cluster.sh down
 
 plots: setup
 	$(PY) -m harness.report $(ARGS)

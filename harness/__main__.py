@@ -21,13 +21,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import register, to_harness_config
+from harness.runlock import RunLocked, hold
 
 register()
 log = logging.getLogger("harness")
 
 # Errors a user can fix from the command line (bad budget, data, resume directory, missing
 # optional package...): shown as one line naming the fix, without a traceback.
-USER_ERRORS = (ValueError, ImportError, FileNotFoundError)
+USER_ERRORS = (ValueError, ImportError, FileNotFoundError, RunLocked)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -43,11 +44,14 @@ def main(cfg: DictConfig) -> None:
             raise FileNotFoundError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
         runner = Runner(config, run_dir)
         device = nullcontext()
-        if hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device and "SLURM_JOB_ID" not in os.environ:
+        # Under SLURM the job takes the devices the scheduler assigned (harness/devices.py).
+        if "SLURM_JOB_ID" in os.environ or (hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device):
             from harness.devices import claim_device
 
             device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
-        with device:
+        # One writer per run directory, for the whole run (harness/runlock.py); taken before
+        # waiting for a device, so a second process is refused at once.
+        with hold(run_dir), device:
             summary = runner.run()
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,7 +7,11 @@ submitit's local executor starts every job of a sweep at once and shows each the
 Timings are only comparable when jobs do not share a device, so each job takes an exclusive
 lock on one device before touching it and narrows CUDA_VISIBLE_DEVICES to that device; jobs
 without a free device wait. Locks are per host and die with their process, so a killed job
-never leaves a device blocked. Under SLURM the scheduler already isolates jobs: no locking.
+never leaves a device blocked.
+
+Under SLURM the scheduler has already chosen: a job takes the GPUs it was allocated (slurmd sets
+CUDA_VISIBLE_DEVICES to them) without locking or choosing again, and a job allocated none hides
+every GPU, so that it never runs on another job's device.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,9 +59,40 @@ def visible_devices() -> list[str]:
     return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")]
 
 
+def slurm_devices(environ: Mapping[str, str]) -> list[str] | None:
+    """GPU ids SLURM allocated to this job ([] for none); None when SLURM did not say which."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    # GPUs allocated on a node whose gres.conf names no device files: SLURM cannot say which.
+    if environ.get("SLURM_JOB_GPUS") or environ.get("SLURM_GPUS_ON_NODE", "0") not in ("", "0"):
+        return None
+    return []
+
+
+@contextmanager
+def _slurm_claim() -> Iterator[str]:
+    devices = slurm_devices(os.environ)
+    hide = devices == [] and "CUDA_VISIBLE_DEVICES" not in os.environ
+    if hide:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    try:
+        yield ",".join(visible_devices() if devices is None else devices) or "cpu"
+    finally:
+        if hide:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+
+
 @contextmanager
 def claim_device(lock_dir: Path, poll_s: float = 1.0) -> Iterator[str]:
-    """Hold one device ("cpu" when there is no GPU) exclusively for the duration of the block."""
+    """Hold one device ("cpu" when there is no GPU) exclusively for the duration of the block.
+
+    In a SLURM job: the device(s) SLURM allocated, comma-separated, without locking.
+    """
+    if "SLURM_JOB_ID" in os.environ:
+        with _slurm_claim() as device:
+            yield device
+        return
     devices = visible_devices() or ["cpu"]
     lock_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()

@@ -63,5 +63,19 @@ def _hardware() -> dict[str, Any]:
     return info
 
 
+# Where a SLURM job ran, for `python -m harness.status` and for a reader matching a run to sacct.
+SLURM_VARS = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID", "array_task_id": "SLURM_ARRAY_TASK_ID",
+              "node": "SLURMD_NODENAME", "partition": "SLURM_JOB_PARTITION", "gpus": "SLURM_JOB_GPUS",
+              "cuda_visible_devices": "CUDA_VISIBLE_DEVICES"}
+
+
+def _slurm() -> dict[str, Any]:
+    facts: dict[str, Any] = {k: os.environ[v] for k, v in SLURM_VARS.items() if v in os.environ}
+    facts["restart_count"] = int(os.environ.get("SLURM_RESTART_COUNT", 0))  # set from the first requeue on
+    return facts
+
+
 def describe_environment() -> dict[str, Any]:
-    return {"versions": _versions(), "git": _git(), "hardware": _hardware(), "argv": sys.argv}
+    # "slurm": null outside SLURM, so a run resumed off the cluster keeps no stale job facts.
+    return {"versions": _versions(), "git": _git(), "hardware": _hardware(), "argv": sys.argv,
+            "slurm": _slurm() if "SLURM_JOB_ID" in os.environ else None}

@@ -289,6 +289,8 @@ def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], resc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness.runlock import exit_if_running
+
     ap = argparse.ArgumentParser(prog="python -m harness.reward", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--model", help="hub id or local path (default: the run's selection.reward.model)")
@@ -309,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    exit_if_running(args.run_dir)  # even with --force: a live writer's lines would be lost
     if run.get("status") == "running" and not args.force:
         # The runner appends to trajectories.jsonl; a rewrite now would lose its lines.
         print(f"error: {args.run_dir} is still running; score it when done (or --force if it died)", file=sys.stderr)

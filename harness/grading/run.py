@@ -101,6 +101,8 @@ def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.runlock import exit_if_running
+
     parser = argparse.ArgumentParser(
         prog="python -m harness.grading",
         description="Grade a run: fill `pred` and `correct` in results/<run>/trajectories.jsonl for every "
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="benchmark data directory, overriding the one in the run's config")
     args = parser.parse_args(argv)
+    exit_if_running(args.run_dir)  # its writer appends to trajectories.jsonl, which grading rewrites
     try:
         summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
                             regrade=args.regrade)
