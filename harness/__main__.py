@@ -42,17 +42,18 @@ def main(cfg: DictConfig) -> None:
         config = to_harness_config(cfg)
         if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
             raise FileNotFoundError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
-        runner = Runner(config, run_dir)
-        device = nullcontext()
-        # Under SLURM the job takes the devices the scheduler assigned (harness/devices.py).
-        if "SLURM_JOB_ID" in os.environ or (hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device):
-            from harness.devices import claim_device
+        # One writer per run directory, for the whole run (harness/runlock.py); taken first, so a
+        # second process is refused at once, before it loads anything or waits for a device.
+        with hold(run_dir):
+            runner = Runner(config, run_dir)
+            device = nullcontext()
+            # Under SLURM the job takes the devices the scheduler assigned (harness/devices.py).
+            if "SLURM_JOB_ID" in os.environ or (hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device):
+                from harness.devices import claim_device
 
-            device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
-        # One writer per run directory, for the whole run (harness/runlock.py); taken before
-        # waiting for a device, so a second process is refused at once.
-        with hold(run_dir), device:
-            summary = runner.run()
+                device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
+            with device:
+                summary = runner.run()
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
