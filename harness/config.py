@@ -69,7 +69,8 @@ class ModelConfig:
     # (tiny_llama, tiny_mamba, smollm2); see harness/models/.
     path: str = MISSING
     backend: BackendName = BackendName.hf
-    dtype: Dtype = Dtype.auto  # auto: bf16
+    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
+    dtype: Dtype = Dtype.auto
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     revision: str | None = None
     trust_remote_code: bool = False
@@ -121,7 +122,7 @@ class RewardConfig:
     aggregation: Aggregation = Aggregation.last  # how a PRM's step scores make one reward
     batch_size: int = 8
     device: str = "auto"  # auto = cuda when visible, else cpu
-    dtype: Dtype = Dtype.auto  # auto = bfloat16 (an 8B PRM does not fit a 24 GB machine in fp32)
+    dtype: Dtype = Dtype.auto  # auto = as for model.dtype: bf16 on CUDA (an 8B PRM in fp32 needs 32 GB)
     # Put scoring time on the plots' time axis, so a faster generator can't hide a slower scorer.
     time_on_axis: bool = True
 

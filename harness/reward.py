@@ -228,8 +228,8 @@ KINDS = Registry("reward model kind", "selection.reward.kind=<name>", {
 def load_reward_model(cfg: RewardConfig) -> RewardModel:
     """Load the reward model named by a ``selection.reward`` config.
 
-    Its ``device`` and ``dtype`` default to the GPU when there is one and bf16 (an 8B PRM does not
-    fit a 24 GB machine in fp32; bf16 is fast on these CPUs).
+    Its ``device`` and ``dtype`` default as the generator's do: the GPU when there is one, and
+    ``harness.devices.choose_dtype`` (bf16 on CUDA, fp32 on CPUs without native bf16).
     """
     from transformers import AutoTokenizer
 
@@ -239,7 +239,7 @@ def load_reward_model(cfg: RewardConfig) -> RewardModel:
         raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
     kind = KINDS.get(str(cfg.kind))
     device = pick_device(cfg.device, "selection.reward.device")
-    dtype = pick_dtype(str(cfg.dtype), "selection.reward.dtype")
+    dtype, _ = pick_dtype(str(cfg.dtype), device, "selection.reward.dtype")
     model = kind.auto_class().from_pretrained(cfg.model, dtype=dtype).to(device)
     return kind.from_config(model, AutoTokenizer.from_pretrained(cfg.model), cfg)
 
