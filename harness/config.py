@@ -20,6 +20,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 
 class BackendName(StrEnum):
+    # The best engine installed for the model (harness/backends/auto.py), recorded with its reason.
+    auto = "auto"
+    # The slot engine for every model, for a like-for-like check: engine for a Llama, mamba for a student.
+    slot = "slot"
     hf = "hf"  # plain transformers (prompt prefilled once per problem, slots refilled from its cache)
     engine = "engine"  # a transformers Llama on the project's slot engine (CUDA-graph decode)
     mamba = "mamba"  # MambaInLlama hybrids / pure students on the slot engine
@@ -68,7 +72,7 @@ class ModelConfig:
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
     # (tiny_llama, tiny_mamba, smollm2); see harness/models/.
     path: str = MISSING
-    backend: BackendName = BackendName.hf
+    backend: BackendName = BackendName.auto
     # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
     dtype: Dtype = Dtype.auto
     device: str = "auto"  # auto | cpu | cuda | cuda:N

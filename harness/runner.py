@@ -18,13 +18,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.backends import Backend, backend_class
+from harness.backends import Backend
+from harness.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, as_dict
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
-from harness.store import ProblemRecord, RunStore, TrajectoryRecord
+from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
 from harness.summary import summarize_run
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,17 @@ def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
     return concurrency // 2
 
 
+def _check_resumed_backend(run_dir: Path, choice: BackendChoice) -> None:
+    """A run continues on the backend it started on: one run's samples never mix engines."""
+    if not (run_dir / "run.json").exists():
+        return
+    meta = read_run_json(run_dir)
+    before = (meta.get("backend_choice") or {}).get("backend")
+    if before not in (None, choice.backend) and meta.get("status") != "done":
+        raise StoreError(f"cannot resume {run_dir}: it ran on backend {before}, and here {choice.reason} -> "
+                         f"{choice.backend}; resume it where it ran, or start a new run directory")
+
+
 class Runner:
     def __init__(self, cfg: HarnessConfig, run_dir: Path) -> None:
         self.cfg = cfg
@@ -87,9 +99,9 @@ class Runner:
         self.budget_s = parse_budget(cfg.budget)
         self.problems = load_problems(cfg.data)
         self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
-        # Made (and its model.options checked) before the run directory exists; loaded in run().
-        self.backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens,
-                                                        cfg.seed)
+        # Chosen (the model found, model.options checked) before the run directory exists; loaded in run().
+        self.backend, self.backend_choice = make_backend(cfg, self.max_new_tokens)
+        _check_resumed_backend(run_dir, self.backend_choice)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -112,8 +124,10 @@ class Runner:
         if not pending and store.meta.get("status") == "done":
             log.info("%s is complete: nothing to do", store.dir)
             return store.meta["summary"]
+        choice = self.backend_choice
+        log.info("backend %s: %s", choice.backend, choice.reason)
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
-                          **describe_environment())
+                          backend_choice={"backend": choice.backend, "reason": choice.reason}, **describe_environment())
         backend = self.backend
         t0 = time.perf_counter()
         backend.load()
