@@ -25,6 +25,7 @@ from harness.config import HarnessConfig, as_dict
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
+from harness.reward import check_reward_model, needs_reward_model
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
 from harness.summary import summarize_run
 
@@ -99,6 +100,11 @@ class Runner:
         self.budget_s = parse_budget(cfg.budget)
         self.problems = load_problems(cfg.data)
         self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
+        # A selection that needs a reward model scores in this job, after generation: a reward
+        # model that cannot be had fails now, before anything is generated.
+        self.reward = cfg.selection.reward if needs_reward_model(cfg.selection.methods) else None
+        if self.reward is not None:
+            check_reward_model(self.reward)
         # Chosen (the model found, model.options checked) before the run directory exists; loaded in run().
         self.backend, self.backend_choice = make_backend(cfg, self.max_new_tokens)
         _check_resumed_backend(run_dir, self.backend_choice)
@@ -164,9 +170,32 @@ class Runner:
             backend.close()
         if grader is not None:
             grader.finish()
+        if self.reward is not None:
+            self._score(store)
         summary = summarize_run(store.dir)
         store.update_meta(status="done", summary=summary)
         return summary
+
+    def _score(self, store: RunStore) -> None:
+        """Reward every sample, after generation (the generator's memory is free again); each
+        sample's scoring seconds are recorded, and the plots put them on the time axis."""
+        from harness.reward import load_reward_model, reward_identity, score_records
+
+        t0 = time.perf_counter()
+        rm = load_reward_model(self.reward)
+        load_s = time.perf_counter() - t0
+        store.update_meta(reward=reward_identity(self.reward))
+        questions = {p.problem_id: p.question for p in self.problems}
+
+        def score(records: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
+            for _ in score_records(records, store.done, rm, questions):
+                pass
+            return records
+
+        t0 = time.perf_counter()
+        store.update_trajectories(score)
+        store.update_meta(timings={**store.meta.get("timings", {}), "reward_load_s": round(load_s, 3),
+                                   "reward_scoring_s": round(time.perf_counter() - t0, 3)})
 
     def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,
                grader, bar: tqdm, totals: dict[str, float]) -> int:
