@@ -163,6 +163,9 @@ class RunnerConfig:
 class RunConfig:
     # Directory of an earlier run to continue: finished problems are kept, partial ones redone.
     resume: str | None = None
+    # A single run ends by writing its report (figures, summary.md) into <run dir>/report; a sweep
+    # is reported as a whole with `python -m harness.report <sweep dir>`.
+    report: bool = True
 
 
 @dataclass

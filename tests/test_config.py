@@ -48,13 +48,14 @@ def test_every_models_backend_accepts_its_options(model):
 def test_the_debug_profile_is_tiny_and_quiet_for_every_model(model):
     cfg = to_harness_config(_compose("debug=tiny", f"model={model}"))
     assert cfg.model.name == model and cfg.data.limit == 3 and cfg.sampling.max_new_tokens == 24
-    assert (cfg.runner.threads, cfg.runner.progress) == (1, False)
+    assert (cfg.runner.threads, cfg.runner.progress, cfg.run.report) == (1, False, False)
     assert to_harness_config(_compose("debug=tiny")).model.name == "tiny_llama"
 
 
 def test_default_is_the_offline_cpu_demo():
     cfg = _compose()
     assert (cfg.model.name, cfg.model.backend, cfg.model.dtype, cfg.data.name) == ("smollm2", "auto", "auto", "gsm8k")
+    assert cfg.run.report  # the default job ends with its figures
     assert cfg.data.limit is not None
 
 
