@@ -104,7 +104,8 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
     first = rows[0]
-    where = first.get("gpu") or f"{first['device']}, {first.get('threads', '?')} threads"
+    threads = first.get("threads")
+    where = first.get("gpu") or f"{first['device']}, {threads} thread{'' if threads == 1 else 's'}"
     fig.suptitle(f"Throughput on {where}: {first['budget_s']:g} s per problem, "
                  f"{first['problems']} problem(s) per point", fontsize=11)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from harness.config import HarnessConfig, as_dict
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
-from harness.reward import check_reward_model, needs_reward_model
+from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
 from harness.summary import summarize_run
 
@@ -89,8 +89,8 @@ def _check_resumed_backend(run_dir: Path, choice: BackendChoice) -> None:
     meta = read_run_json(run_dir)
     before = (meta.get("backend_choice") or {}).get("backend")
     if before not in (None, choice.backend) and meta.get("status") != "done":
-        raise StoreError(f"cannot resume {run_dir}: it ran on backend {before}, and here {choice.reason} -> "
-                         f"{choice.backend}; resume it where it ran, or start a new run directory")
+        raise StoreError(f"cannot resume {run_dir}: it ran on backend {before}, but here it would run on "
+                         f"{choice.backend} ({choice.reason}); resume it where it ran, or start a new run directory")
 
 
 class Runner:
@@ -179,8 +179,6 @@ class Runner:
     def _score(self, store: RunStore) -> None:
         """Reward every sample, after generation (the generator's memory is free again); each
         sample's scoring seconds are recorded, and the plots put them on the time axis."""
-        from harness.reward import load_reward_model, reward_identity, score_records
-
         t0 = time.perf_counter()
         rm = load_reward_model(self.reward)
         load_s = time.perf_counter() - t0
