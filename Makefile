@@ -8,7 +8,7 @@ HARNESS_DATA_DIR ?= $(if $(wildcard ../shared/data/gsm8k/test.jsonl),$(abspath .
 export HARNESS_DATA_DIR
 ARGS ?=
 
-.PHONY: setup run test test-slurm slurm-down plots data bench bench-grader clean-cache gpu-wheels
+.PHONY: setup run demo profile test test-slurm slurm-down plots data bench bench-grader clean-cache gpu-wheels
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,17 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(PY) -m harness $(ARGS)
+
+# The study in miniature (conf/experiment/cpu_demo.yaml): offline, 2 CPU cores, under 10 minutes,
+# every figure and table. Finished jobs are kept: rm -rf results/cpu_demo to measure again.
+demo: setup
+	$(PY) -m harness -m +experiment=cpu_demo $(ARGS)
+	$(PY) -m harness.report results/cpu_demo --out plots/cpu_demo
+	@echo "demo: figures and tables in plots/cpu_demo/:" && ls plots/cpu_demo/*.png plots/cpu_demo/summary.md
+
+# Samples/s and tokens/s at several concurrencies (harness/profile.py), e.g. ARGS="model=smollm2 --dtypes auto bfloat16"
+profile: setup
+	$(PY) -m harness.profile $(ARGS)
 
 # The whole suite: the main venv, the real-vLLM tests in .venv-vllm (see below), then the SLURM
 # tests on a real one-node cluster (test-slurm).

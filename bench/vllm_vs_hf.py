@@ -32,18 +32,13 @@ CONFIGS = {
 }
 
 
-def measure(overrides: list[str], budget_s: float) -> dict[str, object]:
+def measure_config(overrides: list[str], budget_s: float) -> dict[str, object]:
     """Load, warm up, and run every problem of the composed config; this process's numbers."""
-    from hydra import compose, initialize_config_dir
-
     from harness.backends import backend_class
-    from harness.config import register
     from harness.data import build_messages, load_problems
-    from harness.runner import problem_seed, run_problem
+    from harness.profile import compose_config, measure
 
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(overrides)
     problems = load_problems(cfg.data)
     max_new = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
     backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, max_new, cfg.seed)
@@ -55,20 +50,7 @@ def measure(overrides: list[str], budget_s: float) -> dict[str, object]:
     t0 = time.perf_counter()
     backend.warmup(prompts[0], concurrency)
     warmup_s = time.perf_counter() - t0
-    samples = aborted = tokens = 0
-    useful: list[int] = []
-    wall = 0.0
-    for problem, prompt in zip(problems, prompts):
-        backend.reseed(problem_seed(cfg.seed, problem.problem_id))
-        result = run_problem(backend, prompt, concurrency, budget_s, lambda s, t: useful.append(s.n_tokens))
-        samples += result.n_samples
-        aborted += result.n_aborted
-        tokens += result.gen_tokens
-        wall += result.wall_s
-    row = {"model": cfg.model.name, "concurrency": concurrency, "budget_s": budget_s, "problems": len(problems),
-           "samples": samples, "aborted": aborted, "samples_per_s": round(samples / wall, 3),
-           "tokens_per_s": round(tokens / wall, 1), "useful_tokens_per_s": round(sum(useful) / wall, 1),
-           "mean_sample_tokens": round(sum(useful) / max(len(useful), 1), 1),
+    row = {"model": cfg.model.name, **measure(backend, problems, prompts, concurrency, budget_s, cfg.seed),
            "load_s": round(load_s, 1), "warmup_s": round(warmup_s, 1), **backend.describe()}
     backend.close()
     return row
@@ -86,7 +68,7 @@ def main() -> None:
     common = [f"model={args.model}", f"data.limit={args.problems}", f"runner.concurrency={args.concurrency}",
               "runner.progress=false", *args.overrides]
     if args.only:
-        print(json.dumps(measure([*common, *CONFIGS[args.only]], args.budget)), flush=True)
+        print(json.dumps(measure_config([*common, *CONFIGS[args.only]], args.budget)), flush=True)
         return
     if "HARNESS_DATA_DIR" not in os.environ:
         raise SystemExit("error: set HARNESS_DATA_DIR to the benchmark data folder (e.g. ../shared/data)")

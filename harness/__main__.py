@@ -4,6 +4,7 @@ Examples:
   python -m harness                                   # SmolLM2 on 5 GSM8K problems, CPU, offline
   python -m harness model=mamba_hybrid budget=60s data=math500 data.limit=null
   python -m harness -m model=llama_3b,mamba_hybrid budget=10s,60s
+  python -m harness -m +experiment=paper_math500      # the paper's study (conf/experiment/, docs/study.md)
   python -m harness ... run.resume=results/<run>      # continue a killed run
 """
 
@@ -59,6 +60,21 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     log.info("results in %s", run_dir)
     print(f"{run_dir}: {format_summary(summary)}")
+    if hydra_cfg.mode == RunMode.RUN and config.run.report:
+        _report(run_dir)
+
+
+def _report(run_dir: Path) -> None:
+    """The run's figures and summary.md into <run dir>/report; prints where the first figure is."""
+    from harness.report import ReportError, write_report
+
+    try:
+        files = write_report([run_dir], run_dir / "report")
+    except ReportError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return
+    figures = [f for f in files if f.suffix == ".png"]
+    print(f"report: {len(files)} files in {run_dir / 'report'}/, e.g. the figure {figures[0]}")
 
 
 def _resume_into_its_directory(argv: list[str]) -> list[str]:

@@ -20,6 +20,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 
 class BackendName(StrEnum):
+    # The best engine installed for the model (harness/backends/auto.py), recorded with its reason.
+    auto = "auto"
+    # The slot engine for every model, for a like-for-like check: engine for a Llama, mamba for a student.
+    slot = "slot"
     hf = "hf"  # plain transformers (prompt prefilled once per problem, slots refilled from its cache)
     engine = "engine"  # a transformers Llama on the project's slot engine (CUDA-graph decode)
     mamba = "mamba"  # MambaInLlama hybrids / pure students on the slot engine
@@ -73,8 +77,9 @@ class ModelConfig:
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
     # (tiny_llama, tiny_mamba, smollm2); see harness/models/.
     path: str = MISSING
-    backend: BackendName = BackendName.hf
-    dtype: Dtype = Dtype.auto  # auto: bf16
+    backend: BackendName = BackendName.auto
+    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
+    dtype: Dtype = Dtype.auto
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     revision: str | None = None
     trust_remote_code: bool = False
@@ -126,7 +131,7 @@ class RewardConfig:
     aggregation: Aggregation = Aggregation.last  # how a PRM's step scores make one reward
     batch_size: int = 8
     device: str = "auto"  # auto = cuda when visible, else cpu
-    dtype: Dtype = Dtype.auto  # auto = bfloat16 (an 8B PRM does not fit a 24 GB machine in fp32)
+    dtype: Dtype = Dtype.auto  # auto = as for model.dtype: bf16 on CUDA (an 8B PRM in fp32 needs 32 GB)
     # Put scoring time on the plots' time axis, so a faster generator can't hide a slower scorer.
     time_on_axis: bool = True
 
@@ -165,6 +170,9 @@ class RunnerConfig:
 class RunConfig:
     # Directory of an earlier run to continue: finished problems are kept, partial ones redone.
     resume: str | None = None
+    # A single run ends by writing its report (figures, summary.md) into <run dir>/report; a sweep
+    # is reported as a whole with `python -m harness.report <sweep dir>`.
+    report: bool = True
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Devices: which one a model runs on and in which dtype, and one job per accelerator in a sweep.
 
 ``pick_device`` / ``pick_dtype`` turn ``model.device`` / ``model.dtype`` into torch objects (torch
-is imported only there). The rest: jobs of a local sweep queue for a free GPU (or for the CPU).
+is imported only there); ``choose_dtype`` is the rule behind ``dtype=auto``, a pure function of
+the device and the CPU's flags. The rest: jobs of a local sweep queue for a free GPU (or for the CPU).
 
 submitit's local executor starts every job of a sweep at once and shows each the same GPUs.
 Timings are only comparable when jobs do not share a device, so each job takes an exclusive
@@ -38,14 +39,54 @@ def pick_device(device: str, option: str = "model.device"):
     return torch.device(device)
 
 
-def pick_dtype(dtype: str, option: str = "model.dtype"):
-    """The torch dtype for ``dtype`` (auto: bfloat16, which also beats fp32 on AMX-capable CPUs)."""
+DTYPES = ("float32", "bfloat16", "float16")
+# CPU flags (/proc/cpuinfo) of a native bf16 matmul: without one, bf16 is converted to fp32 around
+# every matmul and is slower than fp32 itself (SmolLM2 on an AVX2 EPYC: fp32 1.57x bf16 on hf).
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def choose_dtype(dtype: str, cuda: bool, cpu_flags: set[str] | frozenset[str]) -> tuple[str, str]:
+    """(dtype, one-line reason) for ``dtype`` on CUDA or on a CPU with these flags (auto: see below)."""
+    if dtype != "auto":
+        return dtype, f"dtype={dtype} as configured"
+    if cuda:
+        return "bfloat16", "auto: bfloat16 on CUDA"
+    native = [flag for flag in NATIVE_BF16_FLAGS if flag in cpu_flags]
+    if native:
+        return "bfloat16", f"auto: bfloat16, the CPU has native bf16 ({', '.join(native)})"
+    return "float32", "auto: float32, the CPU has no native bf16 (no amx_bf16 / avx512_bf16 flag), where fp32 is faster"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def pick_dtype(dtype: str, device, option: str = "model.dtype"):
+    """(torch dtype, reason) for ``dtype`` on the torch ``device`` (auto: ``choose_dtype``)."""
     import torch
 
-    dtypes = {"auto": torch.bfloat16, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in dtypes:
-        raise ValueError(f"{option}={dtype!r} is unknown: use {', '.join(dtypes)}")
-    return dtypes[dtype]
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ValueError(f"{option}={dtype!r} is unknown: use auto, {', '.join(DTYPES)}")
+    name, reason = choose_dtype(dtype, device.type == "cuda", cpu_flags() if device.type == "cpu" else frozenset())
+    return getattr(torch, name), reason
+
+
+def cuda_visible(device: str) -> bool:
+    """Whether ``device`` (model.device) would run on CUDA, without initialising CUDA: a local
+    sweep narrows CUDA_VISIBLE_DEVICES after this is asked (``claim_device``), which only works
+    before CUDA starts. torch's device_count asks NVML, not the CUDA runtime."""
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.device_count() > 0
 
 
 def visible_devices() -> list[str]:

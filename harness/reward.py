@@ -19,12 +19,15 @@ import math
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Aggregation, RewardConfig
 from harness.registry import Registry
+
+if TYPE_CHECKING:
+    from harness.store import TrajectoryRecord
 
 AGGREGATIONS = tuple(a.value for a in Aggregation)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -225,23 +228,52 @@ KINDS = Registry("reward model kind", "selection.reward.kind=<name>", {
 })
 
 
-def load_reward_model(cfg: RewardConfig) -> RewardModel:
-    """Load the reward model named by a ``selection.reward`` config.
+def needs_reward_model(methods: Sequence[str]) -> bool:
+    return any(str(m) in ("rm_weighted", "best_of_n") for m in methods)
 
-    Its ``device`` and ``dtype`` default to the GPU when there is one and bf16 (an 8B PRM does not
-    fit a 24 GB machine in fp32; bf16 is fast on these CPUs).
+
+def check_reward_model(cfg: RewardConfig) -> None:
+    """Fail now, in one line, when the reward model cannot be had: a run checks this before it
+    generates anything, and loads the model only after generation (its memory stays free)."""
+    from transformers import AutoTokenizer
+
+    from harness.models import resolve
+    from harness.models.hub import model_info
+
+    if not cfg.model:
+        raise ValueError("selection.methods has rm_weighted / best_of_n but no reward model is set: set "
+                         "selection.reward.model (conf/selection/prm.yaml) or use selection=majority")
+    KINDS.get(str(cfg.kind))
+    model_info(cfg.model, option="selection.reward.model")
+    if cfg.kind == "prm" and not getattr(AutoTokenizer.from_pretrained(resolve(cfg.model)), "chat_template", None):
+        raise ValueError(f"selection.reward.model={cfg.model}: its tokenizer has no chat template, which the PRM "
+                         "step convention needs (harness/reward.py)")
+
+
+def load_reward_model(cfg: RewardConfig) -> RewardModel:
+    """Load the reward model named by a ``selection.reward`` config (hub id, local dir or builtin:<name>).
+
+    Its ``device`` and ``dtype`` default as the generator's do: the GPU when there is one, and
+    ``harness.devices.choose_dtype`` (bf16 on CUDA, fp32 on CPUs without native bf16).
     """
     from transformers import AutoTokenizer
 
     from harness.devices import pick_device, pick_dtype
+    from harness.models import resolve
 
     if not cfg.model:
         raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
     kind = KINDS.get(str(cfg.kind))
     device = pick_device(cfg.device, "selection.reward.device")
-    dtype = pick_dtype(str(cfg.dtype), "selection.reward.dtype")
-    model = kind.auto_class().from_pretrained(cfg.model, dtype=dtype).to(device)
-    return kind.from_config(model, AutoTokenizer.from_pretrained(cfg.model), cfg)
+    dtype, _ = pick_dtype(str(cfg.dtype), device, "selection.reward.dtype")
+    path = resolve(cfg.model)
+    model = kind.auto_class().from_pretrained(path, dtype=dtype).to(device)
+    return kind.from_config(model, AutoTokenizer.from_pretrained(path), cfg)
+
+
+def reward_identity(cfg: RewardConfig) -> dict[str, str | None]:
+    """What run.json records as ``reward``: one run's rewards all come from this."""
+    return {"model": cfg.model, "kind": str(cfg.kind), "aggregation": str(cfg.aggregation)}
 
 
 # ---------------------------------------------------------------- CLI: score a run directory
@@ -258,30 +290,38 @@ def _questions(config: Mapping[str, Any], data_dir: str | None) -> dict[str, str
     return {p.problem_id: p.question for p in load_problems(data)}
 
 
-def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
-    """Fill ``reward``/``reward_s`` of the finished problems' samples; returns how many were scored.
+def score_records(records: list[TrajectoryRecord], finished: set[str], rm: RewardModel,
+                  questions: Mapping[str, str], rescore: bool = False) -> Iterator[int]:
+    """Fill ``reward``/``reward_s`` of the finished problems' samples in place, a chunk at a time;
+    yields how many are scored so far (a caller keeps them when interrupted).
 
     Only null rewards are scored unless ``rescore``, so a rerun after an interruption resumes.
     """
-    from harness.store import read_problems, read_trajectories, write_trajectories
-
-    finished = {p.problem_id for p in read_problems(run_dir)}
-    records = read_trajectories(run_dir)  # drops a torn last line, as resuming the run would
     todo = [r for r in records if r.problem_id in finished and (rescore or r.reward is None)]
     missing = {r.problem_id for r in todo} - set(questions)
     if missing:
         raise ValueError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}")
     for r in todo if rescore else ():  # old scores go first: an interrupted rescore never mixes models
         r.reward = r.reward_s = None
+    for c in range(0, len(todo), _CHUNK):
+        chunk = todo[c : c + _CHUNK]
+        scores = rm.score([r.text for r in chunk], [questions[r.problem_id] for r in chunk])
+        for r, (reward, seconds) in zip(chunk, scores):
+            r.reward, r.reward_s = reward, seconds
+        print(f"scored {c + len(chunk)}/{len(todo)} samples", file=sys.stderr)
+        yield c + len(chunk)
+
+
+def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
+    """Score a run directory's samples (``score_records``) and write them; returns how many were scored."""
+    from harness.store import read_problems, read_trajectories, write_trajectories
+
+    finished = {p.problem_id for p in read_problems(run_dir)}
+    records = read_trajectories(run_dir)  # drops a torn last line, as resuming the run would
     done = 0
     try:
-        for c in range(0, len(todo), _CHUNK):
-            chunk = todo[c : c + _CHUNK]
-            scores = rm.score([r.text for r in chunk], [questions[r.problem_id] for r in chunk])
-            for r, (reward, seconds) in zip(chunk, scores):
-                r.reward, r.reward_s = reward, seconds
-            done += len(chunk)
-            print(f"scored {done}/{len(todo)} samples", file=sys.stderr)
+        for done in score_records(records, finished, rm, questions, rescore):
+            pass
     finally:
         if done or rescore:  # keep what was scored even when interrupted
             write_trajectories(run_dir, records)
@@ -323,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    used = {"model": cfg.model, "kind": str(cfg.kind), "aggregation": str(cfg.aggregation)}
+    used = reward_identity(cfg)
     if run.get("reward") not in (None, used) and not args.rescore:
         # Mixing two reward models' scores in one run would make rm_weighted meaningless.
         print(f"error: {args.run_dir} was scored with {run['reward']}; use --rescore to replace", file=sys.stderr)

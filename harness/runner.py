@@ -18,13 +18,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.backends import Backend, backend_class
+from harness.backends import Backend
+from harness.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, as_dict
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
-from harness.store import ProblemRecord, RunStore, TrajectoryRecord
+from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
+from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
 from harness.summary import summarize_run
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,17 @@ def _model_shape(model_cfg) -> dict[str, Any] | None:
         return None
 
 
+def _check_resumed_backend(run_dir: Path, choice: BackendChoice) -> None:
+    """A run continues on the backend it started on: one run's samples never mix engines."""
+    if not (run_dir / "run.json").exists():
+        return
+    meta = read_run_json(run_dir)
+    before = (meta.get("backend_choice") or {}).get("backend")
+    if before not in (None, choice.backend) and meta.get("status") != "done":
+        raise StoreError(f"cannot resume {run_dir}: it ran on backend {before}, but here it would run on "
+                         f"{choice.backend} ({choice.reason}); resume it where it ran, or start a new run directory")
+
+
 class Runner:
     def __init__(self, cfg: HarnessConfig, run_dir: Path) -> None:
         self.cfg = cfg
@@ -99,9 +112,14 @@ class Runner:
         self.budget_s = parse_budget(cfg.budget)
         self.problems = load_problems(cfg.data)
         self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
-        # Made (and its model.options checked) before the run directory exists; loaded in run().
-        self.backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, self.max_new_tokens,
-                                                        cfg.seed)
+        # A selection that needs a reward model scores in this job, after generation: a reward
+        # model that cannot be had fails now, before anything is generated.
+        self.reward = cfg.selection.reward if needs_reward_model(cfg.selection.methods) else None
+        if self.reward is not None:
+            check_reward_model(self.reward)
+        # Chosen (the model found, model.options checked) before the run directory exists; loaded in run().
+        self.backend, self.backend_choice = make_backend(cfg, self.max_new_tokens)
+        _check_resumed_backend(run_dir, self.backend_choice)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -124,8 +142,10 @@ class Runner:
         if not pending and store.meta.get("status") == "done":
             log.info("%s is complete: nothing to do", store.dir)
             return store.meta["summary"]
+        choice = self.backend_choice
+        log.info("backend %s: %s", choice.backend, choice.reason)
         store.update_meta(status="running", budget_s=self.budget_s, n_problems=len(self.problems),
-                          **describe_environment())
+                          backend_choice={"backend": choice.backend, "reason": choice.reason}, **describe_environment())
         backend = self.backend
         t0 = time.perf_counter()
         backend.load()
@@ -163,9 +183,30 @@ class Runner:
             backend.close()
         if grader is not None:
             grader.finish()
+        if self.reward is not None:
+            self._score(store)
         summary = summarize_run(store.dir)
         store.update_meta(status="done", summary=summary)
         return summary
+
+    def _score(self, store: RunStore) -> None:
+        """Reward every sample, after generation (the generator's memory is free again); each
+        sample's scoring seconds are recorded, and the plots put them on the time axis."""
+        t0 = time.perf_counter()
+        rm = load_reward_model(self.reward)
+        load_s = time.perf_counter() - t0
+        store.update_meta(reward=reward_identity(self.reward))
+        questions = {p.problem_id: p.question for p in self.problems}
+
+        def score(records: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
+            for _ in score_records(records, store.done, rm, questions):
+                pass
+            return records
+
+        t0 = time.perf_counter()
+        store.update_trajectories(score)
+        store.update_meta(timings={**store.meta.get("timings", {}), "reward_load_s": round(load_s, 3),
+                                   "reward_scoring_s": round(time.perf_counter() - t0, 3)})
 
     def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,
                grader, bar: tqdm, totals: dict[str, float]) -> int:

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from harness.backends import backend_class
+from harness.backends import BACKENDS, backend_class
 from harness.config import BackendName, ConfigError, register, to_harness_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -37,21 +37,25 @@ def test_every_option_of_every_group_composes(group):
 def test_every_models_backend_accepts_its_options(model):
     cfg = to_harness_config(_compose(f"model={model}"))
     assert isinstance(cfg.model.backend, BackendName)
-    backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, max_new_tokens=8, seed=0)
-    assert type(backend.options) is backend.options_type
+    # auto / slot resolve on the machine (harness/backends/auto.py): every backend they may pick.
+    names = BACKENDS.names() if cfg.model.backend in ("auto", "slot") else [cfg.model.backend]
+    for name in names:
+        backend = backend_class(name)(cfg.model, cfg.sampling, cfg.runner, max_new_tokens=8, seed=0)
+        assert type(backend.options) is backend.options_type
 
 
 @pytest.mark.parametrize("model", _options("model"))
 def test_the_debug_profile_is_tiny_and_quiet_for_every_model(model):
     cfg = to_harness_config(_compose("debug=tiny", f"model={model}"))
     assert cfg.model.name == model and cfg.data.limit == 3 and cfg.sampling.max_new_tokens == 24
-    assert (cfg.runner.threads, cfg.runner.progress) == (1, False)
+    assert (cfg.runner.threads, cfg.runner.progress, cfg.run.report) == (1, False, False)
     assert to_harness_config(_compose("debug=tiny")).model.name == "tiny_llama"
 
 
 def test_default_is_the_offline_cpu_demo():
     cfg = _compose()
-    assert (cfg.model.name, cfg.model.backend, cfg.data.name) == ("smollm2", "hf", "gsm8k")
+    assert (cfg.model.name, cfg.model.backend, cfg.model.dtype, cfg.data.name) == ("smollm2", "auto", "auto", "gsm8k")
+    assert cfg.run.report  # the default job ends with its figures
     assert cfg.data.limit is not None
 
 
@@ -71,7 +75,7 @@ def test_wrong_type_fails_at_start():
 def test_unknown_choice_of_a_closed_set_lists_the_valid_ones():
     with pytest.raises(ConfigCompositionException) as err:
         _compose("model.backend=tensorrt")
-    assert "expected one of [hf, engine, mamba, vllm]" in str(err.value.__cause__)
+    assert "expected one of [auto, slot, hf, engine, mamba, vllm]" in str(err.value.__cause__)
 
 
 def test_unknown_key_is_refused_by_the_conversion():

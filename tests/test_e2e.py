@@ -1,14 +1,18 @@
 """`python -m harness` end to end on tiny local models: records, deadline, kill and resume."""
 
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import ROOT, harness_cmd
 
+from harness.devices import choose_dtype, cpu_flags
 from harness.store import read_jsonl, read_run
 
 
@@ -92,3 +96,76 @@ def test_an_unknown_choice_fails_at_composition_naming_the_valid_ones(tmp_path):
 def test_resume_of_a_directory_without_a_run_is_an_error(tmp_path):
     proc = run_harness("model=tiny_llama", f"run.resume={tmp_path / 'nothing'}", timeout=60)
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
+
+
+def test_the_backend_choice_is_recorded_and_the_run_ends_with_its_report(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    proc = run_harness("model=tiny_llama", "model.backend=auto", "model.dtype=auto", "budget=1s", "data.limit=1",
+                       "run.report=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = read_run(run_dir)[0]
+    assert meta["config"]["model"]["backend"] == "auto"  # what was asked stays in the config
+    expected = ("vllm" if importlib.util.find_spec("vllm") else "engine") if torch.cuda.is_available() else "hf"
+    assert meta["backend_choice"] == {"backend": expected, "reason": meta["backend_choice"]["reason"]}
+    assert meta["backend_choice"]["reason"].startswith("auto: llama")
+    dtype, reason = choose_dtype("auto", torch.cuda.is_available(), cpu_flags())
+    assert (meta["backend"]["dtype"], meta["backend"]["dtype_reason"]) == (dtype, reason)
+    figure = Path(proc.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1])
+    assert figure.suffix == ".png" and figure.is_file() and figure.parent == run_dir / "report"
+    assert (run_dir / "report" / "summary.md").is_file()
+
+
+def test_prm_selection_scores_its_samples_in_the_same_job(tmp_path, data_dir):
+    from harness.models.tiny import build_tiny_prm
+
+    prm = tmp_path / "prm"
+    prm.mkdir()
+    build_tiny_prm(prm)
+    run_dir = tmp_path / "run"
+    proc = run_harness("model=tiny_llama", "selection=prm", f"selection.reward.model={prm}", "budget=1s",
+                       "data.limit=2", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert " rm_weighted=" in summary and " best_of_n=" in summary
+    meta, _, trajectories = read_run(run_dir)
+    assert len(trajectories) and trajectories.reward.between(0, 1).all() and (trajectories.reward_s > 0).all()
+    assert meta["reward"] == {"model": str(prm), "kind": "prm", "aggregation": "min"}
+    assert meta["timings"]["reward_scoring_s"] > 0 and "best_of_n" in meta["summary"]
+
+
+@pytest.mark.parametrize("reward_model, message", [
+    ("{tmp}/no_such_prm", "is neither a local directory nor a hub id"),
+    ("no-org/no-such-prm", "neither in the HF cache"),  # offline, empty cache
+])
+def test_an_unloadable_reward_model_stops_the_run_before_it_generates(reward_model, message, tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run(harness_cmd("selection=prm", f"selection.reward.model={reward_model.format(tmp=tmp_path)}",
+                                      f"hydra.run.dir={run_dir}", *QUIET), cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 2 and not (run_dir / "run.json").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: selection.reward.model=") and message in lines[0]
+
+
+def test_a_hub_model_that_cannot_be_had_fails_in_one_line_naming_the_fix(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run(harness_cmd("model=llama_1b", f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and not (tmp_path / "run" / "run.json").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for part in ("error: model.path=meta-llama/Llama-3.2-1B-Instruct", "neither in the HF cache", "nor reachable",
+                 "accept the licence", "hf auth login", "huggingface-cli login", "model.path=/local/dir"):
+        assert part in lines[0]
+
+
+def test_a_run_resumes_only_on_the_backend_it_started_on(tmp_path, data_dir):
+    # A run killed where auto picked vLLM (a GPU with vLLM), resumed here, where auto picks another.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"status": "failed: interrupted",
+                                                  "backend_choice": {"backend": "vllm", "reason": "auto: ..."}}))
+    proc = run_harness("model=tiny_llama", "model.backend=auto", f"run.resume={run_dir}", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: cannot resume {run_dir}: it ran on backend vllm")

@@ -149,6 +149,7 @@ def test_out_of_memory_halves_concurrency_and_redoes_the_problem(tmp_path, data_
     from hydra import compose, initialize_config_dir
 
     from harness import runner
+    from harness.backends import auto
     from harness.config import register, to_harness_config
     from harness.store import read_run
 
@@ -156,7 +157,7 @@ def test_out_of_memory_halves_concurrency_and_redoes_the_problem(tmp_path, data_
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=["model=tiny_llama", "data.limit=2", "budget=0.3s", "runner.grade=false",
                                            "runner.progress=false"])
-    monkeypatch.setattr(runner, "backend_class", lambda name: OOMAboveTwo)
+    monkeypatch.setattr(auto, "backend_class", lambda name: OOMAboveTwo)
     runner.Runner(to_harness_config(cfg), tmp_path).run()
     meta, problems, trajectories = read_run(tmp_path)
     assert meta["status"] == "done" and meta["concurrency"] == 2

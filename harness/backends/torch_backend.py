@@ -36,7 +36,7 @@ class TorchBackend(Backend):
         if self.runner_cfg.threads:
             torch.set_num_threads(self.runner_cfg.threads)
         self.device = pick_device(self.model_cfg.device)
-        self.dtype = pick_dtype(str(self.model_cfg.dtype))
+        self.dtype, self.dtype_reason = pick_dtype(str(self.model_cfg.dtype), self.device)
         self.eos = self._load_model()
         self.sampling_params = SamplingParams(self.sampling.temperature, self.sampling.top_p, self.sampling.top_k)
         self.stop = StopChecker(self.tokenizer, list(self.sampling.stop))
@@ -65,7 +65,7 @@ class TorchBackend(Backend):
 
     def describe(self) -> dict[str, object]:
         info: dict[str, object] = {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."),
-                                   "threads": torch.get_num_threads()}
+                                   "dtype_reason": self.dtype_reason, "threads": torch.get_num_threads()}
         if self.device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(self.device)
         return info

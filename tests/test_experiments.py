@@ -1,0 +1,78 @@
+"""The experiment configs (conf/experiment/): each composes, sweeps the paper's grid into a
+directory named after it, and its variants change what they say (cpu_demo itself runs in CI:
+`make demo`)."""
+
+import itertools
+import subprocess
+
+import pytest
+from conftest import ROOT, harness_cmd
+from hydra import compose, initialize_config_dir
+
+from harness.backends.auto import Facts, choose_backend
+from harness.config import register, to_harness_config
+
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+PAPER_MODELS = "llama_1b,llama_3b,mamba_hybrid_1b,mamba_hybrid"
+register()
+
+
+def _compose(*overrides: str, hydra: bool = True):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def _sweep(experiment: str) -> dict[str, list[str]]:
+    params = _compose(f"+experiment={experiment}").hydra.sweeper.params
+    return {key: str(value).split(",") for key, value in params.items()}
+
+
+def _jobs(experiment: str):
+    """Every job of the experiment's sweep, composed and converted as the job would be."""
+    sweep = _sweep(experiment)
+    for values in itertools.product(*sweep.values()):
+        overrides = [f"{key}={value}" for key, value in zip(sweep, values)]
+        yield to_harness_config(_compose(f"+experiment={experiment}", *overrides, hydra=False))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_job_of_every_experiment_composes_into_its_named_sweep_directory(experiment):
+    assert _compose(f"+experiment={experiment}").hydra.sweep.dir == f"results/{experiment}"
+    models = {p.stem for p in (CONF / "model").glob("*.yaml")}
+    assert set(_sweep(experiment)["model"]) <= models
+    assert len(list(_jobs(experiment))) >= 2
+
+
+@pytest.mark.parametrize("experiment, dataset", [(f"paper_{d}{v}", d) for d in ("gsm8k", "math500")
+                                                 for v in ("", "_prm", "_same_engine")])
+def test_the_paper_experiments_sweep_its_grid_over_whole_test_sets(experiment, dataset):
+    sweep = _sweep(experiment)
+    assert ",".join(sweep["model"]) == PAPER_MODELS and len(sweep["budget"]) >= 2
+    for job in _jobs(experiment):
+        assert job.data.name == dataset and job.data.limit is None
+        rm = "rm_weighted" in job.selection.methods and "best_of_n" in job.selection.methods
+        assert rm == experiment.endswith("_prm") and (not rm or job.selection.reward.model)
+        teacher = job.model.name.startswith("llama")
+        arch = "llama" if teacher else "mamba_in_llama"
+        backend = choose_backend(str(job.model.backend), Facts(cuda=True, vllm=True, architecture=arch)).backend
+        if experiment.endswith("_same_engine"):  # every model on the slot engine
+            assert str(job.model.backend) == "slot" and backend == ("engine" if teacher else "mamba")
+        else:  # each on its best engine
+            assert backend == ("vllm" if teacher else "mamba")
+
+
+def test_the_cpu_demo_runs_offline_with_every_selection_method():
+    for job in _jobs("cpu_demo"):
+        assert job.model.path.startswith("builtin:") and job.selection.reward.model.startswith("builtin:")
+        assert {"coverage", "majority", "rm_weighted", "best_of_n"} == {str(m) for m in job.selection.methods}
+        assert job.runner.threads == 1 and job.data.limit
+
+
+def test_cfg_hydra_lists_the_model_sweep():
+    proc = subprocess.run(harness_cmd("+experiment=paper_math500", "--cfg", "hydra"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    assert f"model: {PAPER_MODELS}" in lines and "budget: 10s,30s,60s" in lines
+    assert "experiment: paper_math500" in lines  # what names the sweep directory
