@@ -215,7 +215,7 @@ def test_status_lists_done_failed_pending_and_missing_jobs(study, background):
     held_id = wait_for(lambda: next((job["job_id"] for entry in manifest(sweep_dir) for job in entry["jobs"]
                                      if "seed=1" in job["run_dir"]), None), 60, "the held job's submission")
     held.send_signal(signal.SIGINT)
-    held.wait(timeout=30)
+    assert held.wait(timeout=120) == 130  # stops waiting at once; the job stays queued
 
     def states():
         jobs = list(status_json(sweep_dir).values())

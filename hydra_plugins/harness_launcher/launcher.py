@@ -128,7 +128,15 @@ class SlurmLauncher(SubmititSlurmLauncher):
                                             for job, (_, overrides, subdir) in zip(jobs, todo)])
         log.info("submitted %d jobs: %s (python -m harness.status %s)", len(jobs),
                  ", ".join(job.job_id for job in jobs), sweep_dir)
-        while not all(job.done() for job in jobs):
-            time.sleep(poll_s)
-            jobs[0].done(force_check=True)  # refreshes the state of every job of this process
+        try:
+            while not all(job.done() for job in jobs):
+                time.sleep(poll_s)
+                jobs[0].done(force_check=True)  # refreshes the state of every job of this process
+        except KeyboardInterrupt:
+            # Ctrl-C stops the waiting only: the jobs are the cluster's now, and the manifest
+            # lets a later sweep command or harness.status pick them up.
+            ids = " ".join(job.job_id for job in jobs)
+            log.warning("stopped waiting; the jobs stay in the SLURM queue (python -m harness.status %s; "
+                        "scancel %s to stop them)", sweep_dir, ids)
+            raise SystemExit(130) from None
         return [job.results()[0] for job in jobs]
