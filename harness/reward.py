@@ -338,24 +338,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--aggregation", choices=AGGREGATIONS)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the run's, else cuda when visible)")
-    ap.add_argument("--dtype", help="bfloat16, float16, float32 (default: the run's, else bfloat16)")
+    ap.add_argument("--dtype", help="auto, bfloat16, float16, float32 (default: the run's, else auto)")
     ap.add_argument("--data-dir", help="folder holding <dataset>/<file>, if not where the run read it")
     ap.add_argument("--rescore", action="store_true", help="score every sample again, not just null ones")
-    ap.add_argument("--force", action="store_true", help="score a run whose status is still 'running'")
     args = ap.parse_args(argv)
 
     from harness.store import StoreError, read_run_json, update_run_json
+    from harness.summary import refresh_summary
 
     try:
         run = read_run_json(args.run_dir)
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    exit_if_running(args.run_dir)  # even with --force: a live writer's lines would be lost
-    if run.get("status") == "running" and not args.force:
-        # The runner appends to trajectories.jsonl; a rewrite now would lose its lines.
-        print(f"error: {args.run_dir} is still running; score it when done (or --force if it died)", file=sys.stderr)
-        return 2
+    # A live runner appends to trajectories.jsonl and a rewrite would lose its lines; a run whose
+    # status says "running" with no writer holding its lock was killed, and its finished problems
+    # can be scored (a resume adds the rest).
+    exit_if_running(args.run_dir)
     chosen = {name: getattr(args, name) for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype")
               if getattr(args, name) is not None}
     try:
@@ -373,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rm = load_reward_model(cfg)
         update_run_json(args.run_dir, reward=used)
         n = score_run(args.run_dir, rm, questions, args.rescore)
+        refresh_summary(args.run_dir)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

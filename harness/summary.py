@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.store import read_run
+from harness.store import read_run, read_run_json, update_run_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +50,13 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
                              problem_ids=list(problems["problem_id"]))
         summary.update({name: round(float(value), 4) for name, value in accuracy.items()})
     return summary
+
+
+def refresh_summary(run_dir: str | Path) -> None:
+    """Recompute a finished run's stored summary once its grades or rewards were rewritten, so
+    run.json never shows numbers of the old ones."""
+    if read_run_json(run_dir).get("status") == "done":
+        update_run_json(run_dir, summary=summarize_run(run_dir))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -128,7 +128,8 @@ def _write_run(root: Path, model_dir: Path, status: str = "done") -> Path:
     config = {
         "data": {"name": "toy", "dir": str(root / "data"), "file": "test.jsonl", "question_field": "question",
                  "answer_field": "answer", "id_field": None, "answer_format": "plain", "limit": None, "shard": None},
-        "selection": {"reward": {"model": str(model_dir), "kind": "prm", "aggregation": "last", "batch_size": 2}},
+        "selection": {"methods": ["coverage", "rm_weighted"],
+                      "reward": {"model": str(model_dir), "kind": "prm", "aggregation": "last", "batch_size": 2}},
     }
     (run / "run.json").write_text(json.dumps({"config": config, "status": status}))
     (run / "problems.jsonl").write_text("".join(
@@ -154,7 +155,9 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     assert recs[1]["reward"] == 0.123  # already scored: untouched
     assert 0 < recs[2]["reward"] < 1
     assert recs[3]["reward"] is None  # its problem never finished
-    assert json.loads((run / "run.json").read_text())["reward"]["kind"] == "prm"
+    meta = json.loads((run / "run.json").read_text())
+    # The closing summary now has the reward method the generation left out (no rewards then).
+    assert meta["reward"]["kind"] == "prm" and set(meta["summary"]) >= {"coverage", "rm_weighted"}
 
     assert rw.main([str(run)]) == 0  # idempotent: nothing left to score
     assert (run / "trajectories.jsonl").read_text() == text
@@ -181,7 +184,14 @@ def test_cli_takes_the_reward_models_device_and_dtype(tmp_path: Path, prm, token
     assert 0 < recs[0]["reward"] < 1
 
 
-def test_cli_refuses_a_running_run(tmp_path: Path, capsys) -> None:
-    run = _write_run(tmp_path, tmp_path / "nowhere", status="running")
-    assert rw.main([str(run)]) == 2
-    assert "still running" in capsys.readouterr().err
+def test_cli_scores_the_finished_problems_of_a_killed_run(tmp_path: Path, prm, tokenizer) -> None:
+    # status "running" with no writer holding the lock: the run was killed (a live one is refused,
+    # tests/test_runlock.py); its finished problems are scored, the unfinished one left to a resume.
+    model_dir = tmp_path / "prm"
+    prm.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    run = _write_run(tmp_path, model_dir, status="running")
+    assert rw.main([str(run)]) == 0
+    rewards = {(r["problem_id"], r["sample_idx"]): r["reward"] for r in read_jsonl(run / "trajectories.jsonl")}
+    assert rewards[("toy/test/0", 1)] == 0.123 and 0 < rewards[("toy/test/0", 0)] < 1
+    assert 0 < rewards[("toy/test/1", 0)] < 1 and rewards[("toy/test/2", 0)] is None

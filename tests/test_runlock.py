@@ -57,7 +57,7 @@ def test_a_second_writer_is_refused_in_one_line_and_the_first_loses_nothing(tmp_
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert f"pid {first.pid} on host {socket.gethostname()} since " in lines[0]
     # The offline rewriters refuse a live run too, however asked.
-    for rewriter in (["harness.grading", str(run_dir)], ["harness.reward", str(run_dir), "--force"]):
+    for rewriter in (["harness.grading", str(run_dir)], ["harness.reward", str(run_dir)]):
         proc = subprocess.run([sys.executable, "-m", *rewriter], cwd=ROOT, capture_output=True, text=True, timeout=60)
         out = proc.stderr.strip().splitlines()
         assert proc.returncode != 0 and len(out) == 1

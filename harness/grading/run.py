@@ -21,6 +21,7 @@ from harness.grading.extraction import check_dataset
 from harness.grading.grader import Grader
 from harness.grading.version import GRADER_VERSION, grader_info
 from harness.store import TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories, update_run_json
+from harness.summary import refresh_summary
 
 # What a run.json without a ``grader`` entry was graded by: the grader before versions existed.
 UNVERSIONED = {"version": 1}
@@ -97,7 +98,9 @@ def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_
     if not regrade and recorded != today and any(r.correct is not None for r in read_trajectories(run_dir)):
         raise GradeError(f"{run_dir} was graded by grader {_describe(recorded)}, today's is {_describe(today)}: "
                          f"regrade it whole with `python -m harness.grading {run_dir} --regrade`")
-    return grade_records(run_dir, regrade=regrade, workers=workers, timeout_s=timeout_s, data_dir=data_dir)
+    counts = grade_records(run_dir, regrade=regrade, workers=workers, timeout_s=timeout_s, data_dir=data_dir)
+    refresh_summary(run_dir)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from harness.grading import GRADER_VERSION, grade_run, grader_info
 from harness.grading.run import GradeError
-from harness.store import read_run_json, read_trajectories
+from harness.store import ProblemRecord, read_run_json, read_trajectories
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = {"p0": r"\frac{1}{2}", "p1": "(1,2]", "p2": "18"}
@@ -35,11 +36,15 @@ def _write_run(run_dir: Path, graded: bool, runner: dict | None = None, tail: st
     (data_dir / "math500" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = {"data": {"name": "math500", "dir": str(data_dir), "file": "test.jsonl", "grader": "math",
                        "question_field": "problem", "answer_field": "answer", "id_field": "unique_id",
-                       "answer_format": "plain", "limit": None, "shard": None}}
+                       "answer_format": "plain", "limit": None, "shard": None},
+              "selection": {"methods": ["coverage", "majority"]}}
     if runner is not None:
         config["runner"] = runner
     run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({"config": config, "status": "done"}))
+    # The summary the run closed with, from version 1's grades: every problem covered.
+    (run_dir / "run.json").write_text(json.dumps({"config": config, "status": "done", "summary": {"coverage": 1.0}}))
+    (run_dir / "problems.jsonl").write_text("".join(
+        json.dumps(asdict(ProblemRecord(pid, 1.0, 2, 0, 2, 10, 1.0))) + "\n" for pid in GOLD))
     lines = []
     for i, (pid, text, old, _) in enumerate(SAMPLES):
         pred, correct = old if graded else (None, None)
@@ -88,6 +93,8 @@ def test_run_graded_before_versions_is_refused_then_regraded_by_the_cli(tmp_path
     assert summary["graded"] == 5 and summary["changed"] == 2 and summary["grader"]["version"] == GRADER_VERSION
     assert _grades(run) == [s[3] for s in SAMPLES]
     assert read_run_json(run)["grader"] == grader_info("strict")
+    # run.json's summary is today's too: p2's "18" read out of prose no longer covers it.
+    assert read_run_json(run)["summary"]["coverage"] == round(2 / 3, 4)
     assert _cli(str(run)).returncode == 0  # graded by today's rules: filling in is allowed again
 
 
