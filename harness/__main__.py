@@ -77,6 +77,37 @@ def _report(run_dir: Path) -> None:
     print(f"report: {len(files)} files in {run_dir / 'report'}/, e.g. the figure {figures[0]}")
 
 
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _unknown_choice(argv: list[str]) -> str | None:
+    """The one-line error for a config group choice that is not in conf/ (``model=nope``, also
+    inside a sweep), else None. Hydra would list its search path over a dozen lines."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+    from hydra.errors import HydraException
+
+    if any(a.startswith(("hydra.searchpath", "-cd", "--config-dir", "-cp", "--config-path")) for a in argv):
+        return None  # configs from elsewhere: only Hydra knows them
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in argv if "=" in a and not a.startswith("-")])
+    except HydraException:
+        return None  # malformed: Hydra's own message says where
+    for override in overrides:
+        group = override.key_or_group
+        if override.is_delete() or group.startswith("hydra") or not (CONF_DIR / group).is_dir():
+            continue
+        if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        known = sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+        for value in values:
+            if value is not None and str(value) not in known:
+                mine = " or your own weights: model=llama_1b model.path=DIR_OR_HUB_ID" if group == "model" else ""
+                return f"error: unknown {group} '{value}': choose one of {', '.join(known)} (conf/{group}/){mine}"
+    return None
+
+
 def _resume_into_its_directory(argv: list[str]) -> list[str]:
     """``run.resume=DIR`` continues in DIR itself: make it Hydra's output directory."""
     for arg in argv:
@@ -86,5 +117,8 @@ def _resume_into_its_directory(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    if unknown := _unknown_choice(sys.argv[1:]):
+        print(unknown, file=sys.stderr)
+        sys.exit(2)
     sys.argv = _resume_into_its_directory(sys.argv)
     main()

@@ -93,6 +93,21 @@ def test_unknown_key_fails_at_start_in_one_line(tmp_path):
     assert not (tmp_path / "run" / "run.json").exists()
 
 
+@pytest.mark.parametrize("choice, named", [
+    (["model=no_such_model"], "unknown model 'no_such_model': choose one of llama_1b, "),
+    (["-m", "model=tiny_llama,no_such_model", "budget=1s"], "unknown model 'no_such_model': "),
+    (["+experiment=paper_gsm9k"], "unknown experiment 'paper_gsm9k': choose one of cpu_demo, "),
+    (["data=gsm9k"], "unknown data 'gsm9k': choose one of gsm8k, math, math500 (conf/data/)"),
+])
+def test_unknown_group_choice_fails_at_start_in_one_line(tmp_path, choice, named):
+    proc = subprocess.run(harness_cmd(*choice, f"hydra.run.dir={tmp_path / 'run'}",
+                                      f"hydra.sweep.dir={tmp_path / 'sweep'}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {named}"), proc.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+
+
 def test_unknown_group_option_lists_the_valid_ones():
     with pytest.raises(Exception) as err:
         _compose("model=no_such_model")
