@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import register, to_harness_config
-from harness.runlock import RunLocked, hold
+from harness.runlock import RunLocked, hold, refuse_if_held
 
 register()
 log = logging.getLogger("harness")
@@ -116,9 +116,24 @@ def _resume_into_its_directory(argv: list[str]) -> list[str]:
     return argv
 
 
+def _refuse_a_held_run_dir(argv: list[str]) -> None:
+    """A single run into a named directory that another process writes stops here, before Hydra
+    overwrites that directory's ``.hydra/`` files (the lock in ``main`` is still the guard)."""
+    if any(a in ("-m", "--multirun") for a in argv):
+        return
+    run_dir = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
+    if run_dir and "${" not in run_dir:
+        try:
+            refuse_if_held(run_dir)
+        except RunLocked as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+
 if __name__ == "__main__":
     if unknown := _unknown_choice(sys.argv[1:]):
         print(unknown, file=sys.stderr)
         sys.exit(2)
     sys.argv = _resume_into_its_directory(sys.argv)
+    _refuse_a_held_run_dir(sys.argv[1:])
     main()

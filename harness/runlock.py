@@ -155,16 +155,34 @@ def hold(run_dir: str | Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
+def _is_own_job(found: dict[str, Any]) -> bool:
+    """The holder is an earlier copy of this very SLURM job (requeued or preempted)."""
+    return bool(found.get("slurm_job")) and found.get("slurm_job") == _slurm_job()
+
+
+def _busy(run_dir: str | Path, found: dict[str, Any]) -> RunLocked:
+    return RunLocked(f"{run_dir} is already being written by {describe(found)}; "
+                     "wait for it to finish or stop that process, then rerun")
+
+
+def refuse_if_held(run_dir: str | Path) -> None:
+    """Raise RunLocked now if another live process writes ``run_dir``: for the entry point, before
+    Hydra writes that directory's ``.hydra/``. An earlier copy of this SLURM job is left to
+    ``hold``, which waits for it; ``hold`` stays the guard (two may start at once)."""
+    found = holder(run_dir)
+    if found is not None and not _is_own_job(found):
+        raise _busy(run_dir, found)
+
+
 def _acquire(handle, run_dir: str | Path) -> None:
     start = time.monotonic()
     logged = False
     while not _try_lock(handle, fcntl.LOCK_EX, run_dir):
         # The file names the last writer; only the lock says whether it still lives.
         found = _read_holder(handle)
-        own = bool(found.get("slurm_job")) and found.get("slurm_job") == _slurm_job()
+        own = _is_own_job(found)
         if time.monotonic() - start >= (REQUEUE_WAIT_S if own else _PROBE_GRACE_S):
-            raise RunLocked(f"{run_dir} is already being written by {describe(found)}; "
-                            "wait for it to finish or stop that process, then rerun")
+            raise _busy(run_dir, found)
         if own and not logged:
             log.warning("%s: waiting for the previous copy of this job to exit: %s", run_dir, describe(found))
             logged = True

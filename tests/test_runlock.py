@@ -49,13 +49,16 @@ def test_a_second_writer_is_refused_in_one_line_and_the_first_loses_nothing(tmp_
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: read_jsonl(run_dir / "trajectories.jsonl"), what="the first run's samples")
 
+    hydra_files = {path.name: path.read_bytes() for path in (run_dir / ".hydra").iterdir()}
     started = time.monotonic()
-    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    second = subprocess.run([*cmd, "seed=7"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
     lines = second.stderr.strip().splitlines()
     assert second.returncode != 0 and elapsed < 5, (second.returncode, elapsed)
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert f"pid {first.pid} on host {socket.gethostname()} since " in lines[0]
+    # Hydra's record of the first run's config is the first run's still (not the refused seed=7).
+    assert {path.name: path.read_bytes() for path in (run_dir / ".hydra").iterdir()} == hydra_files
     # The offline rewriters refuse a live run too, however asked.
     for rewriter in (["harness.grading", str(run_dir)], ["harness.reward", str(run_dir)]):
         proc = subprocess.run([sys.executable, "-m", *rewriter], cwd=ROOT, capture_output=True, text=True, timeout=60)
