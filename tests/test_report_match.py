@@ -115,6 +115,22 @@ def test_time_to_match_equals_brute_force_and_the_known_values(study: Path, tmp_
     assert "| coverage | mamba_1b (mamba) | 10 s | 6 | 66.7 | 3 [" in md and "| not reached [" in md
 
 
+def test_a_reference_that_solved_none_has_nothing_to_match(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    make_run(root, "ref", "llama_1b", "hf", WRONG, P6, budget_s=10)
+    make_run(root, "fast", "mamba_1b", "mamba", FAST, P6, budget_s=10)
+    out = tmp_path / "plots"
+    report.write_report([root], out, key=key)
+    table = pd.read_csv(out / "summary.csv")
+    rows = table[table["time_to_match_s"].notna()].set_index(["run", "method"])
+    # By the definition every run "reaches" a target of 0 at 0 s, and summary.csv says so ...
+    assert (rows["reference_accuracy"] == 0).all() and (rows["time_to_match_s"] == 0).all()
+    # ... but summary.md does not show it as a measured time.
+    md = (out / "summary.md").read_text()
+    assert "| coverage | mamba_1b (mamba) | 10 s | 6 | 0.0 | – (nothing to match) | – | – |" in md
+    assert "| 0 [0, 0] |" not in md
+
+
 def test_reference_option_and_its_one_line_refusal(study: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "harness.report", str(study), "--out", str(tmp_path / "p")]
     named = subprocess.run([*cmd, "--reference", "mamba_1b (mamba)"], cwd=ROOT, capture_output=True, text=True,

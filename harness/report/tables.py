@@ -45,12 +45,17 @@ def match_markdown(matched: pd.DataFrame, dataset: str | None = None) -> str:
                   f"Seconds per problem each model needs to reach the reference's accuracy at its full budget, "
                   f"on the problems both finished; speed-up = the reference's own time to reach it ÷ the model's. "
                   f"[{LEVEL:.0%} bootstrap CI, problems resampled jointly, {N_BOOT} resamples, seed {SEED}]; "
-                  "`reached` = share of resamples in which the model reaches it within its budget.", "",
+                  "`reached` = share of resamples in which the model reaches it within its budget; a "
+                  "target of 0 (the reference solved none) has nothing to match.", "",
                   "| method | model | budget | problems | target (%) | seconds to match | speed-up | reached |",
                   "|---|---|---|---|---|---|---|---|"]
         for row in d.itertuples():
-            lines.append(f"| {row.method} | {row.label} | {fmt_seconds(row.budget_s)} | {row.n_problems} | "
-                         f"{100 * row.reference_accuracy:.1f} | {_secs(row.time_to_match_s)} "
+            head = (f"| {row.method} | {row.label} | {fmt_seconds(row.budget_s)} | {row.n_problems} | "
+                    f"{100 * row.reference_accuracy:.1f} | ")
+            if row.reference_accuracy == 0:  # every model "reaches" 0 at 0 s: nothing is measured
+                lines.append(head + "– (nothing to match) | – | – |")
+                continue
+            lines.append(head + f"{_secs(row.time_to_match_s)} "
                          f"[{_secs(row.ttm_ci_low)}, {_secs(row.ttm_ci_high)}] | "
                          + ("–" if row.time_to_match_s == math.inf else
                             f"{_ratio(row.speedup)} [{_ratio(row.speedup_ci_low)}, {_ratio(row.speedup_ci_high)}]")
