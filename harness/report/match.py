@@ -119,7 +119,8 @@ def contenders(runs: list[Run]) -> list[Run]:
 
 
 def match_table(runs: list[Run], reference: str | None, key: sel.KeyFn | None) -> pd.DataFrame:
-    """Time to match, one row per (dataset, method, contender); ``reference`` as in pick_reference."""
+    """Time to match, one row per (dataset, method, contender); ``reference`` as in pick_reference.
+    A dataset with one model and engine alone (a single run's own report) gets no rows."""
     rows = []
     found = False
     for ds, group in by_dataset(runs).items():
@@ -130,8 +131,11 @@ def match_table(runs: list[Run], reference: str | None, key: sel.KeyFn | None) -
                   "no time to match for it", file=sys.stderr)
             continue
         found = True
+        compared = contenders(group)
+        if len(compared) < 2:  # one model alone: its own reference, nothing to compare
+            continue
         for m in ref.methods:
-            for r in contenders(group):
+            for r in compared:
                 got = match(ref, r, m, key) if m in r.methods else None
                 if got is not None:
                     rows.append({"dataset": ds, "method": m, "reference": ref.label, "reference_run": ref.name,
