@@ -211,7 +211,10 @@ def test_status_lists_done_failed_pending_and_missing_jobs(study, background):
     # (the job stays queued); cancelled later, before it ever started (missing).
     held = subprocess.Popen(sweep_cmd(sweep_dir, *TINY, "model=tiny_llama", "seed=1",
                                       "+hydra.launcher.additional_parameters.hold=true"),
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            # As from a terminal: a suite started in the background (`make test &`)
+                            # ignores SIGINT, and its children would inherit that.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     held_id = wait_for(lambda: next((job["job_id"] for entry in manifest(sweep_dir) for job in entry["jobs"]
                                      if "seed=1" in job["run_dir"]), None), 60, "the held job's submission")
     held.send_signal(signal.SIGINT)
