@@ -48,7 +48,8 @@ from harness.engine.sampling import sample_in_graph
 from harness.kernels.decode_attention import attend_masked, attend_split_k
 from harness.kernels.top_p import nucleus_threshold
 from harness.models.mamba_config import HybridConfig
-from harness.models.mamba_in_llama import random_init_, tiny_config
+from harness.models.checkpoint import random_init_
+from harness.models.mamba_in_llama import tiny_config
 from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
 
 SAMPLING = SamplingParams(temperature=0.8, top_p=0.95)

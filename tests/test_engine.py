@@ -13,7 +13,7 @@ from conftest import ROOT
 
 from harness.backends.engine import EngineBackend
 from harness.backends.hf import HFBackend
-from harness.backends.mamba import MambaBackend
+from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.engine import SlotEngine
 from harness.engine.host import EngineOptions, use_triton
@@ -21,7 +21,8 @@ from harness.engine.sampling import SamplingParams, sample_in_graph, sample_toke
 from harness.kernels import decode_attention
 from harness.kernels.decode_attention import attend_masked
 from harness.kernels.top_p import nucleus_threshold_sorted
-from harness.models.mamba_in_llama import random_init_, tiny_config
+from harness.models.checkpoint import random_init_
+from harness.models.mamba_in_llama import tiny_config
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 from harness.runner import run_problem
 
@@ -180,11 +181,12 @@ def test_no_sample_lost_or_duplicated_when_all_finish_in_one_step():
     assert e.free_slots() == list(range(8)) and e.read(every_live=True) == {}
 
 
-def mamba_backend(max_new_tokens=6, concurrency=6, options=None, **sampling) -> MambaBackend:
-    b = MambaBackend(ModelConfig(name="tiny_hybrid", path="builtin:tiny_hybrid", backend="mamba", dtype="float32",
-                                 options={"attn_bucket": 64, "max_len_multiple": 64, **(options or {})}),
-                     SamplingConfig(**{"temperature": 1.0, **sampling}), RunnerConfig(concurrency=concurrency),
-                     max_new_tokens, seed=0)
+def mamba_backend(max_new_tokens=6, concurrency=6, options=None, **sampling) -> MambaInLlamaBackend:
+    b = MambaInLlamaBackend(ModelConfig(name="tiny_hybrid", path="builtin:tiny_hybrid", backend="mamba_in_llama",
+                                        dtype="float32",
+                                        options={"attn_bucket": 64, "max_len_multiple": 64, **(options or {})}),
+                            SamplingConfig(**{"temperature": 1.0, **sampling}), RunnerConfig(concurrency=concurrency),
+                            max_new_tokens, seed=0)
     b.load()
     return b
 

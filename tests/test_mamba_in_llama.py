@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from conftest import ROOT
+from mamba_helpers import restore, seeded, standins
 
 from harness.kernels.decode_attention import attend_masked
+from harness.models.checkpoint import random_init_
 from harness.models.mamba_config import HybridConfig, Layout
 from harness.models.mamba_in_llama import (
     MATH_LAYOUT,
     build_tiny_hybrid,
     load_model,
-    random_init_,
     read_checkpoint,
     tiny_config,
     to_checkpoint,
@@ -41,11 +44,6 @@ LLAMA_3B_CONFIG = {
 MATH_3B_MAMBA = {"d_model": 3072, "ssm_cfg": {"expand": 1}, "rms_norm_eps": 1e-5, "vocab_size": None, "d_inner": None,
                  "d_xb": 1024, "intermediate_size": 8192, "hidden_act": "silu", "n_layer": 28,
                  "attn_layers": [3, 8, 13, 18, 23, 27]}
-
-
-def seeded() -> torch.Generator:
-    # Token ids independent of the order tests run in (the tolerances are checked on these).
-    return torch.Generator().manual_seed(0)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -92,30 +90,12 @@ def test_layout_is_read_from_weight_names():
                           "model.layers.1.mha.in_proj.weight"]) == Layout("mamba2", "fused", "mha")
 
 
-def _restore(directory, storage):
-    """Rewrite model.safetensors as two shards with an index (the 3B repos) or as pytorch_model.bin."""
-    if storage == "single":
-        return
-    tensors = load_file(directory / "model.safetensors")
-    (directory / "model.safetensors").unlink()
-    if storage == "bin":
-        torch.save(tensors, directory / "pytorch_model.bin")
-        return
-    names = sorted(tensors)
-    weight_map = {}
-    for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
-        file = f"model-0000{i + 1}-of-00002.safetensors"
-        save_file({k: tensors[k] for k in part}, directory / file)
-        weight_map.update(dict.fromkeys(part, file))
-    (directory / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-
-
 @pytest.mark.parametrize("name, tied, storage", [("math", True, "sharded"), ("m1-fused-mha", False, "bin"),
                                                  ("m2-hf", True, "single")])
 def test_loader_round_trips_every_tensor(tmp_path, name, tied, storage):
     layout = LAYOUTS[name]
     write_checkpoint(tiny_model(layout, tie_word_embeddings=tied), layout, tmp_path)
-    _restore(tmp_path, storage)
+    restore(tmp_path, storage)
     _, read_layout, on_disk = read_checkpoint(tmp_path)
     assert read_layout == layout and ("lm_head.weight" in on_disk) == (not tied)
     model, _ = load_model(tmp_path, torch.float32, torch.device("cpu"))
@@ -144,6 +124,38 @@ def test_all_attention_model_is_transformers_llama(tmp_path):
     ids = torch.randint(0, 101, (2, 80), generator=seeded())  # past original_max_position_embeddings=64
     with torch.no_grad():
         torch.testing.assert_close(model(ids), llama(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_rope_plain_is_rope_theta_alone_as_the_authors_inference_applies_it(tmp_path):
+    """rope=plain == transformers' Llama without rope_scaling (mamba-ssm's MHA with rotary_emb_base
+    only); rope=trained (the default) keeps llama3 scaling; the two part once positions are apart."""
+    from transformers import LlamaForCausalLM
+
+    trained_dir, plain_dir = tmp_path / "trained", tmp_path / "plain"
+    write_checkpoint(tiny_model(MATH_LAYOUT, attn_layers=(0, 1, 2, 3), seed=1), MATH_LAYOUT, trained_dir)
+    plain_dir.mkdir()
+    config = json.loads((trained_dir / "config.json").read_text())
+    (plain_dir / "config.json").write_text(json.dumps({**config, "rope_scaling": None}))
+    shutil.copy(trained_dir / "model.safetensors", plain_dir)
+    cpu = torch.device("cpu")
+    trained, plain = (load_model(trained_dir, torch.float32, cpu, rope=rope)[0] for rope in ("trained", "plain"))
+    llama = LlamaForCausalLM.from_pretrained(plain_dir, dtype=torch.float32).eval()
+    ids = torch.randint(0, 101, (1, 80), generator=seeded())
+    with torch.no_grad():
+        torch.testing.assert_close(plain(ids), llama(ids).logits, atol=1e-5, rtol=0)
+        gap = (plain(ids) - trained(ids))[0].abs().amax(-1)
+    assert gap[0] < 1e-5 and gap[64:].min() > 1e-3  # one token: no relative position to rotate
+    with pytest.raises(ValueError, match="rope='llama3': use one of trained, plain"):
+        load_model(trained_dir, torch.float32, cpu, rope="llama3")
+
+
+def test_rope_bench_measures_the_gap_from_zero_at_the_first_token():
+    spec = importlib.util.spec_from_file_location("rope_bench", ROOT / "bench" / "rope.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    first, later = bench.gaps([0, 48])
+    assert first["max_abs"] == 0 and first["kl_trained_plain"] == 0 and first["top1_same"]
+    assert later["max_abs"] > 1e-3 and later["kl_trained_plain"] > 0
 
 
 @pytest.mark.parametrize("name, attn_layers", [("math", (1, 3)), ("m1-fused-mha", (2,)), ("m2-hf", (1, 3)),
@@ -180,54 +192,11 @@ def test_refill_from_saved_prompt_state_matches_a_fresh_prefill(name):
     torch.testing.assert_close(logits, fresh, atol=ATOL, rtol=0)
 
 
-# Torch stand-ins written from mamba-ssm's documented kernel contracts, so the kernel path's
-# plumbing (shapes, grouping, which bias goes where) is tested without a GPU.
-def _state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
-    """selective_state_update: state [b, H, P, N]; x, dt, z [b, H, P]; A [H, P, N]; B, C [b, G, N]."""
-    rep = state.shape[1] // B.shape[1]
-    dt = dt.float() + (0 if dt_bias is None else dt_bias.float())
-    dt = torch.nn.functional.softplus(dt) if dt_softplus else dt
-    B, C = B.float().repeat_interleave(rep, 1)[:, :, None], C.float().repeat_interleave(rep, 1)[:, :, None]
-    state.copy_(state * torch.exp(dt[..., None] * A) + (dt * x.float())[..., None] * B)
-    out = (state * C).sum(-1) + D.float() * x.float()
-    return (out if z is None else out * torch.nn.functional.silu(z.float())).to(x.dtype)
-
-
-def _selective_scan(u, delta, A, B, C, D, z=None, delta_bias=None, delta_softplus=False, return_last_state=False):
-    """selective_scan_fn: u, delta, z [b, D, L]; A [D, N]; B, C [b, G, N, L] over groups of D/G channels."""
-    rep = u.shape[1] // B.shape[1]
-    delta = delta.float() + (0 if delta_bias is None else delta_bias.float()[:, None])
-    delta = torch.nn.functional.softplus(delta) if delta_softplus else delta
-    B, C = B.float().repeat_interleave(rep, 1), C.float().repeat_interleave(rep, 1)
-    state, ys = u.new_zeros(u.shape[0], u.shape[1], A.shape[1], dtype=torch.float32), []
-    for t in range(u.shape[2]):
-        state = state * torch.exp(delta[..., t, None] * A) + (delta[..., t] * u[..., t].float())[..., None] * B[..., t]
-        ys.append((state * C[..., t]).sum(-1))
-    y = torch.stack(ys, -1) + D.float()[:, None] * u.float()
-    y = (y if z is None else y * torch.nn.functional.silu(z.float())).to(u.dtype)
-    return (y, state) if return_last_state else y
-
-
-def _chunk_scan(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, dt_softplus=False,
-                return_final_states=False):
-    """mamba_chunk_scan_combined: x [b, L, H, P]; dt [b, L, H]; A, D, dt_bias [H]; B, C [b, L, G, N]."""
-    b, length, h, p = x.shape
-    per_channel = lambda t: t.repeat_interleave(p, -1)
-    y, last = _selective_scan(x.permute(0, 2, 3, 1).reshape(b, h * p, length), per_channel(dt).transpose(1, 2),
-                              per_channel(A)[:, None].expand(-1, B.shape[-1]), B.permute(0, 2, 3, 1),
-                              C.permute(0, 2, 3, 1), per_channel(D), delta_bias=per_channel(dt_bias),
-                              delta_softplus=dt_softplus, return_last_state=True)
-    y = y.view(b, h, p, length).permute(0, 3, 1, 2)
-    return (y, last.view(b, h, p, -1)) if return_final_states else y
-
-
 @pytest.mark.parametrize("name, selective_scan", [("math", True), ("math", False), ("m1-fused-mha", True),
                                                   ("m2-hf", False)])
 def test_kernel_path_plumbing_matches_the_reference_path(name, selective_scan):
-    from harness.models.mamba_kernels import Kernels
-
     model = tiny_model(LAYOUTS[name], attn_layers=(1,))
-    kernels = Kernels(_state_update, _chunk_scan, _selective_scan if selective_scan else None)
+    kernels = standins(selective_scan, conv=selective_scan)  # causal-conv1d's conv step, or the torch one
     ids = torch.randint(0, 101, (1, 20), generator=seeded())
     with torch.inference_mode():
         reference = model(ids)[0]

@@ -20,6 +20,7 @@ BUILTINS = Registry("builtin model", "model.path=builtin:<name>", {
     "smollm2": "harness.models.smollm2:build_smollm2",
     "tiny_hybrid": "harness.models.mamba_in_llama:build_tiny_hybrid",
     "tiny_pure_mamba": "harness.models.mamba_in_llama:build_tiny_pure_mamba",
+    "tiny_llamba": "harness.models.llamba:build_tiny_llamba",
 })
 
 

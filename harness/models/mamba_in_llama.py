@@ -13,20 +13,21 @@ model's fused parameters; ``to_checkpoint`` maps back (the builders write with i
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
-import re
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from harness.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
 from harness.models.mamba_config import HybridConfig, Layout
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 
 CONFIG_FILE, MAMBA_CONFIG_FILE = "config.json", "mamba_config.json"
 # The real 3B/1B checkpoints' layout (file sizes and index size match it, see docs/mamba.md).
 MATH_LAYOUT = Layout(mixer="mamba1", mamba_proj="split", attn="hf")
+ROPE_CHOICES = ("trained", "plain")
 
 
 def _fusions(cfg: HybridConfig, layout: Layout, attention: bool) -> dict[str, list[tuple[str, int]]]:
@@ -69,49 +70,29 @@ def to_checkpoint(state_dict: dict[str, Tensor], cfg: HybridConfig, layout: Layo
     return out
 
 
-def local_dir(path: str, revision: str | None = None) -> Path:
-    """A local checkpoint directory; a hub id is downloaded (product path only, never in tests)."""
-    if Path(path).is_dir():
-        return Path(path)
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path):
-        raise FileNotFoundError(f"model.path {path!r} is neither a local directory nor a hub id")
-    from huggingface_hub import snapshot_download
-
-    patterns = ["*.json", "*.safetensors", "*.bin", "tokenizer*", "*.jinja"]
-    return Path(snapshot_download(path, revision=revision, allow_patterns=patterns))
-
-
-def weight_files(directory: Path) -> list[Path]:
-    """Safetensors (sharded or not) or, as the older 8B repos ship, pytorch_model*.bin."""
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (directory / index).exists():
-            shards = json.loads((directory / index).read_text())["weight_map"].values()
-            return [directory / f for f in sorted(set(shards))]
-    files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
-    if not files:
-        raise FileNotFoundError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
-    return files
-
-
 def read_checkpoint(directory: Path) -> tuple[HybridConfig, Layout, dict[str, Tensor]]:
     """Config, layout and every tensor (on CPU, as stored) of a checkpoint directory."""
-    from safetensors.torch import load_file
-
     for name in (CONFIG_FILE, MAMBA_CONFIG_FILE):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
-    tensors: dict[str, Tensor] = {}
-    for file in weight_files(directory):
-        tensors.update(load_file(file) if file.suffix == ".safetensors"
-                       else torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+    tensors = read_tensors(directory)
     layout = Layout.detect(tensors)
     cfg = HybridConfig.from_dicts(json.loads((directory / CONFIG_FILE).read_text()),
                                   json.loads((directory / MAMBA_CONFIG_FILE).read_text()), layout)
     return cfg, layout, tensors
 
 
-def load_model(directory: Path, dtype: torch.dtype, device: torch.device) -> tuple[MambaInLlamaForCausalLM, Layout]:
+def load_model(directory: Path, dtype: torch.dtype, device: torch.device,
+               rope: str = "trained") -> tuple[MambaInLlamaForCausalLM, Layout]:
+    """The model of a checkpoint directory. ``rope`` (``ROPE_CHOICES``): "trained" is the RoPE its
+    attention layers were distilled with (HF layout: transformers' Llama attention, so the
+    config's llama3 ``rope_scaling``); "plain" is ``rope_theta`` alone, as the authors' inference
+    code applies it (mamba-ssm's ``MHA`` built with ``rotary_emb_base`` only; docs/mamba.md)."""
+    if rope not in ROPE_CHOICES:
+        raise ValueError(f"rope={rope!r}: use one of {', '.join(ROPE_CHOICES)}")
     cfg, layout, tensors = read_checkpoint(directory)
+    if rope == "plain":
+        cfg = dataclasses.replace(cfg, rope_scaling=None)
     with torch.device("meta"):
         model = MambaInLlamaForCausalLM(cfg)
     state = {k: v.to(device=device, dtype=dtype) for k, v in to_internal(tensors, cfg, layout).items()}
@@ -121,46 +102,14 @@ def load_model(directory: Path, dtype: torch.dtype, device: torch.device) -> tup
     return model.eval().requires_grad_(False), layout
 
 
-@torch.no_grad()
-def random_init_(model: MambaInLlamaForCausalLM, seed: int = 0) -> None:
-    """Deterministic random weights with a trained model's ranges: unit-scale activations,
-    decays and step sizes that make the state matter over a few tokens."""
-    gen = torch.Generator(model.device).manual_seed(seed)
-    rand = lambda t: torch.rand(t.shape, generator=gen, device=t.device, dtype=torch.float32)
-    randn = lambda t: torch.randn(t.shape, generator=gen, device=t.device, dtype=torch.float32)
-    for name, p in model.named_parameters():
-        leaf = name.rsplit(".", 1)[-1]
-        if name.endswith("norm.weight"):
-            value = 1 + 0.1 * randn(p)
-        elif leaf == "A_log":
-            value = torch.log(1 + 15 * rand(p))
-        elif leaf == "D":
-            value = 1 + 0.1 * randn(p)
-        elif name.endswith("dt_proj.bias") or leaf == "dt_bias":
-            value = -1.5 * rand(p)  # softplus of it (twice it, for Mamba-1) well inside (0, 1)
-        elif name.endswith("conv1d.bias"):
-            value = 0.1 * randn(p)
-        else:  # projections, conv kernels, embeddings (logits ~ unit scale through the tied head)
-            value = randn(p) / math.sqrt(p[0].numel())
-        p.copy_(value)
-
-
 def write_checkpoint(model: MambaInLlamaForCausalLM, layout: Layout, out_dir: Path, tokenizer=None) -> None:
     """config.json + mamba_config.json + model.safetensors (+ generation_config.json for a tokenizer)."""
-    from safetensors.torch import save_file
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    ids = {}
-    if tokenizer is not None:
-        # End-of-turn and end-of-text both end a sample, as for Llama-3-Instruct.
-        eos = [tokenizer.convert_tokens_to_ids(t) for t in ("<|eot_id|>", "<|end_of_text|>")]
-        ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos}
-        (out_dir / "generation_config.json").write_text(json.dumps(ids, indent=2))
+    ids = write_generation_config(tokenizer, out_dir) if tokenizer is not None else {}
     config, mamba = model.cfg.to_dicts(**ids)
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     (out_dir / MAMBA_CONFIG_FILE).write_text(json.dumps(mamba, indent=4))
-    tensors = to_checkpoint(model.state_dict(), model.cfg, layout)
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, out_dir / "model.safetensors")
+    write_tensors(to_checkpoint(model.state_dict(), model.cfg, layout), out_dir)
 
 
 def tiny_config(vocab_size: int, attn_layers: tuple[int, ...], mixer: str = "mamba1", attn: str = "hf",

@@ -1,7 +1,9 @@
-"""mamba-ssm's GPU kernels for the mamba backend's CUDA path, imported lazily.
+"""mamba-ssm's GPU kernels for the students' CUDA path (mamba_in_llama and llamba backends), imported lazily.
 
 mamba-ssm is an optional extra and its Triton wrappers need CUDA, so nothing here is imported
 unless a model runs on a GPU; the CPU path uses the pure-torch reference in ``mamba_layers``.
+causal-conv1d (``causal_conv1d_update``, the decode step's conv) is optional on top: without
+it the conv step stays torch code inside the CUDA graph.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class Kernels:
     chunk_scan: Callable
     # CUDA extension: Mamba-1 scan over a prompt; None where mamba-ssm was built without it.
     selective_scan: Callable | None
+    # causal-conv1d's CUDA decode conv step, in place on the conv state; None where not installed.
+    conv_update: Callable | None = None
 
 
 @functools.cache
@@ -32,8 +36,16 @@ def load_kernels() -> Kernels:
     except ImportError as err:
         # Older mamba-ssm's package __init__ imports the compiled `selective_scan_cuda`, so a
         # wheel built without its extension fails here too.
-        raise ImportError(f"the mamba backend on CUDA needs mamba-ssm: {INSTALL_HINT} [{err}]") from None
-    return Kernels(selective_state_update, mamba_chunk_scan_combined, _selective_scan())
+        raise ImportError(f"the Mamba students on CUDA need mamba-ssm: {INSTALL_HINT} [{err}]") from None
+    return Kernels(selective_state_update, mamba_chunk_scan_combined, _selective_scan(), _conv_update())
+
+
+def _conv_update() -> Callable | None:
+    try:
+        from causal_conv1d import causal_conv1d_update
+    except ImportError:
+        return None
+    return causal_conv1d_update
 
 
 def _selective_scan() -> Callable | None:

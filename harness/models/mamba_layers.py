@@ -122,35 +122,42 @@ def repeat_groups(t: Tensor, size: int, rep: int) -> Tensor:
     return t.unflatten(-1, (-1, size)).repeat_interleave(rep, dim=-2)
 
 
-def causal_conv(x: Tensor, conv: nn.Conv1d) -> tuple[Tensor, Tensor]:
-    """Depthwise causal conv + SiLU over x [b, L, C]; also returns the conv state [b, C, K]
+def causal_conv(x: Tensor, conv: nn.Conv1d, silu: bool = True) -> tuple[Tensor, Tensor]:
+    """Depthwise causal conv (+ SiLU) over x [b, L, C]; also returns the conv state [b, C, K]
     (the last K inputs, zero-padded on the left)."""
     k = conv.weight.shape[-1]
     xt = x.transpose(1, 2)
     state = F.pad(xt, (k - xt.shape[-1], 0)) if xt.shape[-1] < k else xt[..., -k:]
     out = F.conv1d(xt, conv.weight, conv.bias, padding=k - 1, groups=xt.shape[1])[..., : x.shape[1]]
-    return F.silu(out).transpose(1, 2), state.contiguous()
+    return (F.silu(out) if silu else out).transpose(1, 2), state.contiguous()
 
 
-def conv_step(x: Tensor, conv: nn.Conv1d, state: Tensor) -> Tensor:
-    """One conv step on x [B, C], shifting x into state [B, C, K] in place."""
+def conv_step(x: Tensor, conv: nn.Conv1d, state: Tensor, silu: bool = True, kernels: Kernels | None = None) -> Tensor:
+    """One conv step (+ SiLU) on x [B, C], shifting x into state [B, C, K] in place; with
+    causal-conv1d installed, its ``causal_conv1d_update`` does the same on CUDA."""
+    if kernels is not None and kernels.conv_update is not None:
+        return kernels.conv_update(x.contiguous(), state, conv.weight[:, 0], conv.bias, "silu" if silu else None)
     state.copy_(torch.cat([state[..., 1:], x[..., None].to(state.dtype)], dim=-1))
     out = (state * conv.weight[:, 0]).sum(-1)
     if conv.bias is not None:
         out = out + conv.bias
-    return F.silu(out).to(x.dtype)
+    return (F.silu(out) if silu else out).to(x.dtype)
 
 
-def ssm_step_ref(state: Tensor, x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> Tensor:
+def ssm_step_ref(state: Tensor, x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                 D: Tensor | None) -> Tensor:
     """One recurrence step in fp32, state [B, H, P, N] updated in place.
 
-    x [B, H, P]; delta [B, H, P] or [B, H, 1]; A [H, P, N] or [H, 1, 1]; B, C [B, H, N]; D [H, P] or [H, 1].
+    x [B, H, P]; delta [B, H, P] or [B, H, 1]; A [H, P, N] or [H, 1, 1]; B, C [B, H, N]; D [H, P] or [H, 1]
+    (None: no skip term).
     """
     state.mul_(torch.exp(delta[..., None] * A)).add_((delta * x)[..., None] * B[:, :, None, :])
-    return (state * C[:, :, None, :]).sum(-1) + D * x
+    y = (state * C[:, :, None, :]).sum(-1)
+    return y if D is None else y + D * x
 
 
-def ssm_scan_ref(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor) -> tuple[Tensor, Tensor]:
+def ssm_scan_ref(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                 D: Tensor | None) -> tuple[Tensor, Tensor]:
     """The same recurrence over a sequence (x [b, L, H, P] ...); returns y and the final state."""
     b, length, h, p = x.shape
     state = x.new_zeros(b, h, p, B.shape[-1])
@@ -218,7 +225,7 @@ class Mamba1Mixer(nn.Module):
         z, x, B, C, dt = self._project(u)
         if self.repeat_before_conv:
             x = self._expand_x(x)
-        x = conv_step(x, self.conv1d, conv_state)
+        x = conv_step(x, self.conv1d, conv_state, kernels=kernels)
         if not self.repeat_before_conv:
             x = self._expand_x(x)
         heads = (self.heads, self.d_state)
@@ -302,7 +309,7 @@ class Mamba2Mixer(nn.Module):
 
     def step(self, u: Tensor, conv_state: Tensor, ssm_state: Tensor, kernels: Kernels | None) -> Tensor:
         z, xBC, dt = self.in_proj(u).split([self.d_inner, self.d_inner + 2 * self.d_xb, self.heads], dim=-1)
-        x, B, C = self._split(conv_step(self._conv_input(xBC), self.conv1d, conv_state))
+        x, B, C = self._split(conv_step(self._conv_input(xBC), self.conv1d, conv_state, kernels=kernels))
         A = -torch.exp(self.A_log.float())
         if kernels is not None:
             p, n = self.d_state, self.d_state

@@ -1,16 +1,21 @@
-"""The MambaInLlama causal LM and its decode state.
+"""The students' causal LMs (MambaInLlama hybrids here, Llamba in ``llamba``) and their decode
+state.
 
-Decoding keeps B slots. A prompt is prefilled once (``prefill``) into a ``PromptState``: per
-Mamba layer its conv + SSM state, per attention layer its K/V prefix, and the next-token logits.
-A sample starts by copying that into a free slot (``DecodeState.load``); ``step`` then advances
-every slot by one token. Shapes never change between steps, so the step can be a CUDA graph.
+Both are stacks of Llama decoder layers whose mixer is attention or a Mamba mixer, so one base
+class (``SlotLM``) runs them on the engine's protocols. Decoding keeps B slots. A prompt is
+prefilled once (``prefill``) into a ``PromptState``: per Mamba layer its conv + SSM state, per
+attention layer its K/V prefix, and the next-token logits. A sample starts by copying that into a
+free slot (``DecodeState.load``); ``step`` then advances every slot by one token. Shapes never
+change between steps, so the step can be a CUDA graph.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.kernels.decode_attention import Attend
@@ -55,21 +60,18 @@ class DecodeState:
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: HybridConfig, index: int) -> None:
+    """Pre-norm residual block: the mixer (attention or a Mamba mixer), then Llama's SwiGLU MLP."""
+
+    def __init__(self, d_model: int, intermediate: int, eps: float, mixer: nn.Module, is_attention: bool) -> None:
         super().__init__()
-        self.is_attention = index in cfg.attn_layers
-        self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_norm_eps)
-        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_norm_eps)
-        self.mlp = MLP(cfg.d_model, cfg.intermediate_size)
-        if self.is_attention:
-            self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.rope_theta,
-                                       cfg.rope_scaling)
-        elif cfg.mixer == "mamba1":
-            self.mamba = Mamba1Mixer(cfg.d_model, cfg.d_inner, cfg.d_xb, cfg.d_state, cfg.d_conv, cfg.dt_rank,
-                                     cfg.conv_bias, cfg.repeat_kv_before_conv)
+        self.is_attention = is_attention
+        self.input_layernorm = RMSNorm(d_model, eps)
+        self.post_attention_layernorm = RMSNorm(d_model, eps)
+        self.mlp = MLP(d_model, intermediate)
+        if is_attention:
+            self.self_attn = mixer
         else:
-            self.mamba = Mamba2Mixer(cfg.d_model, cfg.d_inner, cfg.d_xb, cfg.d_state, cfg.d_conv, cfg.conv_bias,
-                                     cfg.repeat_kv_before_conv, cfg.norm_before_gate, cfg.chunk_size)
+            self.mamba = mixer
 
     def forward(self, h: Tensor, kernels: Kernels | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x = self.input_layernorm(h)
@@ -88,22 +90,41 @@ class DecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
+def hybrid_layer(cfg: HybridConfig, index: int) -> DecoderLayer:
+    if index in cfg.attn_layers:
+        mixer = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)
+    elif cfg.mixer == "mamba1":
+        mixer = Mamba1Mixer(cfg.d_model, cfg.d_inner, cfg.d_xb, cfg.d_state, cfg.d_conv, cfg.dt_rank, cfg.conv_bias,
+                            cfg.repeat_kv_before_conv)
+    else:
+        mixer = Mamba2Mixer(cfg.d_model, cfg.d_inner, cfg.d_xb, cfg.d_state, cfg.d_conv, cfg.conv_bias,
+                            cfg.repeat_kv_before_conv, cfg.norm_before_gate, cfg.chunk_size)
+    return DecoderLayer(cfg.d_model, cfg.intermediate_size, cfg.rms_norm_eps, mixer, index in cfg.attn_layers)
+
+
 class Backbone(nn.Module):
-    def __init__(self, cfg: HybridConfig) -> None:
+    def __init__(self, rows: int, d_model: int, layers: list[DecoderLayer], eps: float) -> None:
         super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, i) for i in range(cfg.n_layer))
-        self.norm = RMSNorm(cfg.d_model, cfg.rms_norm_eps)
+        self.embed_tokens = nn.Embedding(rows, d_model)
+        self.layers = nn.ModuleList(layers)
+        self.norm = RMSNorm(d_model, eps)
 
 
-class MambaInLlamaForCausalLM(nn.Module):
-    """Parameter names follow the fused internal layout (see ``mamba_in_llama.to_internal``)."""
+class SlotLM(nn.Module):
+    """Decoder layers + final norm + LM head, with the slot engine's ``DecodeModel`` protocol.
 
-    def __init__(self, cfg: HybridConfig) -> None:
+    ``cfg`` gives the sizes: ``vocab_size`` (tokens the head scores; the embedding may hold more,
+    padded, rows that are never scored, so never sampled), ``d_model``, ``d_inner``, ``d_state``,
+    ``intermediate_size``, ``tie_word_embeddings``, ``attn_layers`` (and for attention ``n_heads``,
+    ``n_kv_heads``, ``head_dim``). Parameter names follow the internal layout each loader maps to.
+    """
+
+    def __init__(self, cfg: Any, layers: list[DecoderLayer], final_eps: float, rows: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.model = Backbone(cfg)
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        rows = rows or cfg.vocab_size
+        self.model = Backbone(rows, cfg.d_model, layers, final_eps)
+        self.lm_head = nn.Linear(cfg.d_model, rows, bias=False)
         if cfg.tie_word_embeddings:
             self.tie_weights()
         # mamba-ssm's kernels, set by the backend on CUDA; None runs the pure-torch reference.
@@ -128,6 +149,10 @@ class MambaInLlamaForCausalLM(nn.Module):
     def has_attention(self) -> bool:
         return bool(self.cfg.attn_layers)
 
+    def _logits(self, h: Tensor) -> Tensor:
+        # Only the real vocabulary's rows (a row slice of the head is a view, no copy).
+        return F.linear(h, self.lm_head.weight[: self.vocab_size]).float()
+
     def _run(self, input_ids: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         h = self.model.embed_tokens(input_ids)
         states = []
@@ -139,12 +164,12 @@ class MambaInLlamaForCausalLM(nn.Module):
     def forward(self, input_ids: Tensor) -> Tensor:
         """Logits [b, L, V] (fp32) at every position: the plain, cache-free forward."""
         h, _ = self._run(input_ids)
-        return self.lm_head(h).float()
+        return self._logits(h)
 
     def prefill(self, input_ids: Tensor) -> PromptState:
         """Run one prompt [1, L] and keep what a sample needs to continue from it."""
         h, states = self._run(input_ids)
-        return PromptState(input_ids.shape[1], self.lm_head(h[:, -1]).float(), states)
+        return PromptState(input_ids.shape[1], self._logits(h[:, -1]), states)
 
     def _state_specs(self, batch: int, max_len: int) -> list[tuple[tuple[int, ...], torch.dtype, tuple[int, ...],
                                                                      torch.dtype]]:
@@ -192,4 +217,11 @@ class MambaInLlamaForCausalLM(nn.Module):
         for layer, layer_state in zip(self.model.layers, state.layers):
             h = layer.step(h, layer_state, positions, self.kernels, attend)
         state.lengths.add_(1)
-        return self.lm_head(self.model.norm(h)).float()
+        return self._logits(self.model.norm(h))
+
+
+class MambaInLlamaForCausalLM(SlotLM):
+    """Parameter names follow the fused internal layout (see ``mamba_in_llama.to_internal``)."""
+
+    def __init__(self, cfg: HybridConfig) -> None:
+        super().__init__(cfg, [hybrid_layer(cfg, i) for i in range(cfg.n_layer)], cfg.rms_norm_eps)
