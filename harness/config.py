@@ -22,12 +22,22 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 class BackendName(StrEnum):
     # The best engine installed for the model (harness/backends/auto.py), recorded with its reason.
     auto = "auto"
-    # The slot engine for every model, for a like-for-like check: engine for a Llama, mamba for a student.
+    # The slot engine for every model, for a like-for-like check: engine for a Llama, a student on its own.
     slot = "slot"
     hf = "hf"  # plain transformers (prompt prefilled once per problem, slots refilled from its cache)
     engine = "engine"  # a transformers Llama on the project's slot engine (CUDA-graph decode)
-    mamba = "mamba"  # MambaInLlama hybrids / pure students on the slot engine
+    mamba_in_llama = "mamba_in_llama"  # MambaInLlama students (hybrids, or pure in that format) on the slot engine
+    llamba = "llamba"  # Llamba students (Discrete Mamba-2) on the slot engine
     vllm = "vllm"
+
+
+# Backend names runs were recorded with before a rename: run.json keeps them, resume and reports
+# read them as today's (``current_backend``).
+RENAMED_BACKENDS = {"mamba": BackendName.mamba_in_llama.value}
+
+
+def current_backend(name: str) -> str:
+    return RENAMED_BACKENDS.get(name, name)
 
 
 class Dtype(StrEnum):
@@ -75,8 +85,11 @@ class Aggregation(StrEnum):
 class ModelConfig:
     name: str = MISSING
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
-    # (tiny_llama, tiny_mamba, smollm2); see harness/models/.
+    # (tiny_llama, tiny_mamba, tiny_hybrid, tiny_llamba, smollm2); see harness/models/.
     path: str = MISSING
+    # Where the tokenizer (and generation config) come from when model.path has none: Llamba
+    # repos ship none, their teacher's serves. None: model.path's own.
+    tokenizer: str | None = None
     backend: BackendName = BackendName.auto
     # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
     dtype: Dtype = Dtype.auto

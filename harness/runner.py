@@ -21,7 +21,7 @@ from tqdm import tqdm
 from harness.backends import Backend
 from harness.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
-from harness.config import HarnessConfig, as_dict
+from harness.config import HarnessConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
@@ -100,7 +100,7 @@ def _check_resumed_backend(run_dir: Path, choice: BackendChoice) -> None:
         return
     meta = read_run_json(run_dir)
     before = (meta.get("backend_choice") or {}).get("backend")
-    if before not in (None, choice.backend) and meta.get("status") != "done":
+    if before is not None and current_backend(before) != choice.backend and meta.get("status") != "done":
         raise StoreError(f"cannot resume {run_dir}: it ran on backend {before}, but here it would run on "
                          f"{choice.backend} ({choice.reason}); resume it where it ran, or start a new run directory")
 

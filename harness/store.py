@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.config import RENAMED_BACKENDS, current_backend
 from harness.jsonl import read_jsonl as read_rows
 from harness.jsonl import write_jsonl_atomic
 
@@ -139,6 +140,15 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], free: Iterable[str] = ()) 
                   if fa.get(k) != fb.get(k) and not any(k == f or k.startswith(f + ".") for f in free))
 
 
+def current_names(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config with renamed values (``model.backend=mamba``, today ``mamba_in_llama``)
+    read as today's, so a run made before a rename resumes."""
+    model = config.get("model") or {}
+    if model.get("backend") not in RENAMED_BACKENDS:
+        return config
+    return {**config, "model": {**model, "backend": current_backend(model["backend"])}}
+
+
 class RunStore:
     def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
         """Open ``run_dir`` for writing, resuming it if it already holds a run."""
@@ -155,7 +165,7 @@ class RunStore:
 
     def _prepare_resume(self, config: dict[str, Any]) -> None:
         self.meta = read_run_json(self.dir)
-        diff = config_diff(self.meta.get("config", {}), config, RESUME_FREE_KEYS)
+        diff = config_diff(current_names(self.meta.get("config", {})), config, RESUME_FREE_KEYS)
         if diff:
             raise StoreError(f"cannot resume {self.dir}: config differs in {', '.join(diff)}; "
                              "rerun with the original values or start a new run directory")

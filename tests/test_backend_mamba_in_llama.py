@@ -1,4 +1,4 @@
-"""mamba backend on tiny random MambaInLlama checkpoints (the pure-torch path on CPU; the kernel path
+"""mamba_in_llama backend on tiny random MambaInLlama checkpoints (the pure-torch path on CPU; the kernel path
 where CUDA is visible)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd
 
-from harness.backends.mamba import MambaBackend
+from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.store import read_jsonl
 
@@ -24,17 +24,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, device="auto",
-            **sampling) -> MambaBackend:
-    b = MambaBackend(ModelConfig(name=name, path=f"builtin:{name}", backend="mamba", dtype="float32", device=device,
-                                 options=options or {}),
-                     SamplingConfig(**{"temperature": 0.0, **sampling}), RunnerConfig(concurrency=concurrency),
-                     max_new_tokens, seed=0)
+            **sampling) -> MambaInLlamaBackend:
+    b = MambaInLlamaBackend(ModelConfig(name=name, path=f"builtin:{name}", backend="mamba_in_llama", dtype="float32",
+                                        device=device, options=options or {}),
+                            SamplingConfig(**{"temperature": 0.0, **sampling}), RunnerConfig(concurrency=concurrency),
+                            max_new_tokens, seed=0)
     b.load()
     return b
 
 
 @torch.inference_mode()
-def naive_greedy(b: MambaBackend, prompt: list[int]) -> tuple[str, int, str]:
+def naive_greedy(b: MambaInLlamaBackend, prompt: list[int]) -> tuple[str, int, str]:
     """Greedy decoding by recomputing the full forward for every token: no state, no slots."""
     ids, out = list(prompt), []
     while len(out) < b.max_new_tokens:
@@ -103,8 +103,11 @@ def test_slots_are_reused_across_problems_until_the_shape_changes():
 
 
 def test_unknown_option_is_an_error():
-    with pytest.raises(ValueError, match="model.options gpu_mem unknown to backend=mamba: valid keys are .*kernels"):
+    with pytest.raises(ValueError, match="model.options gpu_mem unknown to backend=mamba_in_llama: valid keys are "
+                                         ".*kernels, rope"):
         backend(options={"gpu_mem": 0.5})
+    with pytest.raises(ValueError, match="model.options.rope='llama3': use trained or plain"):
+        backend(options={"rope": "llama3"})
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mamba_ssm") is not None, reason="mamba-ssm is installed")
@@ -123,7 +126,7 @@ def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
     assert mamba_models.main(["--tiny", "--device", "cpu", "--batches", "3", "--prompt", "6", "--new-tokens", "4"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     checks = [r for r in lines if r["bench"] == "check"]
-    assert {r["model"] for r in checks} == {"hybrid-mamba1", "pure-mamba1", "hybrid-mamba2", "pure-mamba2"}
+    assert {r["model"] for r in checks} == {"hybrid-mamba1", "pure-mamba1", "hybrid-mamba2", "pure-mamba2", "llamba"}
     assert all(r["decode_vs_forward_max_abs"] < 1e-4 for r in checks)
     assert all(r["tokens_per_s"] > 0 for r in lines if r["bench"] == "decode")
     if not torch.cuda.is_available():
@@ -132,11 +135,18 @@ def test_bench_runs_its_logic_on_cpu_and_needs_cuda_by_default(capsys):
         assert proc.returncode == 1 and len(proc.stdout.strip().splitlines()) == 1 and "CUDA" in proc.stdout
 
 
-def test_tiny_hybrid_end_to_end(tmp_path, data_dir):
+def test_rope_option_reaches_the_attention_layers():
+    trained, plain = backend(), backend(options={"rope": "plain"})
+    scaling = lambda b: [layer.self_attn.rope_scaling for layer in b.model.model.layers if layer.is_attention]
+    assert all(s["rope_type"] == "llama3" for s in scaling(trained)) and scaling(plain) == [None, None]
+    assert (trained.describe()["rope"], plain.describe()["rope"]) == ("trained", "plain")
+
+
+def test_tiny_hybrid_end_to_end_and_a_run_recorded_with_the_old_backend_name_resumes(tmp_path, data_dir):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(harness_cmd("debug=tiny", "model=tiny_hybrid", "budget=5s", "data.limit=2",
-                                      f"hydra.run.dir={run_dir}"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ.copy(), check=False)
+    cmd = harness_cmd("debug=tiny", "model=tiny_hybrid", "budget=5s", "data.limit=2", f"hydra.run.dir={run_dir}")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "done" and meta["backend"]["kernels"] == "torch reference"
@@ -145,3 +155,16 @@ def test_tiny_hybrid_end_to_end(tmp_path, data_dir):
     assert len(problems) == 2 and all(p["gen_tokens"] > 0 for p in problems)
     trajectories = read_jsonl(run_dir / "trajectories.jsonl")
     assert all(t["t_end_s"] <= 5.0 and t["finish_reason"] in ("stop", "length") for t in trajectories)
+
+    # The same run as recorded before ``mamba`` was renamed ``mamba_in_llama``, killed in its second problem.
+    meta["config"]["model"]["backend"] = "mamba"
+    meta.update(status="failed: interrupted", backend_choice={"backend": "mamba", "reason": "model.backend=mamba"})
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    (run_dir / "problems.jsonl").write_text(json.dumps(problems[0]) + "\n")
+    proc = subprocess.run([*cmd, f"run.resume={run_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env=os.environ.copy(), check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "done" and meta["resumes"] == [{"done_before": 1}]
+    assert meta["config"]["model"]["backend"] == meta["backend_choice"]["backend"] == "mamba_in_llama"
+    assert [p["problem_id"] for p in read_jsonl(run_dir / "problems.jsonl")] == [p["problem_id"] for p in problems]

@@ -31,5 +31,6 @@ def test_concurrency_is_as_many_as_fit_within_config(runner, fits, expected):
 
 
 def test_unknown_backend_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown backend 'tensorrt': choose one of engine, hf, mamba, vllm \(model.backend=<name>\)"):
+    with pytest.raises(ValueError, match=r"unknown backend 'tensorrt': choose one of engine, hf, llamba, "
+                                         r"mamba_in_llama, vllm \(model.backend=<name>\)"):
         backend_class("tensorrt")

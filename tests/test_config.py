@@ -72,10 +72,11 @@ def test_wrong_type_fails_at_start():
     assert "'many'" in message and "runner.concurrency" in message and "int" in message.lower()
 
 
-def test_unknown_choice_of_a_closed_set_lists_the_valid_ones():
+@pytest.mark.parametrize("backend", ["tensorrt", "mamba"])  # mamba: renamed mamba_in_llama (old run.json resume)
+def test_unknown_choice_of_a_closed_set_lists_the_valid_ones(backend):
     with pytest.raises(ConfigCompositionException) as err:
-        _compose("model.backend=tensorrt")
-    assert "expected one of [auto, slot, hf, engine, mamba, vllm]" in str(err.value.__cause__)
+        _compose(f"model.backend={backend}")
+    assert "expected one of [auto, slot, hf, engine, mamba_in_llama, llamba, vllm]" in str(err.value.__cause__)
 
 
 def test_unknown_key_is_refused_by_the_conversion():

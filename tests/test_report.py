@@ -69,7 +69,7 @@ SAMPLES_B = [  # no rewards; problem 2 gets no sample at all
 def runs(tmp_path: Path) -> Path:
     root = tmp_path / "results"
     write_run(root, "a", config("llama_1b", "hf"), SAMPLES_A, torn=True)
-    write_run(root, "b", config("mamba_1b", "mamba"), SAMPLES_B)
+    write_run(root, "b", config("llamba_1b", "llamba"), SAMPLES_B)
     return root
 
 
@@ -84,7 +84,7 @@ def test_report_writes_all_files_with_the_metric_values(runs: Path, tmp_path: Pa
     table = pd.read_csv(out / "summary.csv")
     assert sorted(table["t_s"].unique()) == [1.0, 10.0, 20.0]
     a = table[table.model == "llama_1b"]
-    b = table[table.model == "mamba_1b"]
+    b = table[table.model == "llamba_1b"]
     assert set(a.method) == set(sel.METHODS) and set(b.method) == {"coverage", "majority"}
     ids = PROBLEMS
     for name, samples, rows in (("a", SAMPLES_A, a), ("b", SAMPLES_B, b)):
@@ -109,7 +109,7 @@ def test_report_writes_all_files_with_the_metric_values(runs: Path, tmp_path: Pa
     assert b[(b.t_s == 20.0) & (b.method == "majority")].accuracy.item() == pytest.approx(1 / 3)
 
     md = (out / "summary.md").read_text()
-    assert "## GSM8K" in md and "llama_1b (hf)" in md and "mamba_1b (mamba)" in md
+    assert "## GSM8K" in md and "llama_1b (hf)" in md and "llamba_1b (llamba)" in md
     assert "| 100.0 [100.0, 100.0] |" in md
 
 

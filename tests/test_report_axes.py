@@ -77,7 +77,7 @@ def test_tokens_curves_equal_the_metric_functions_on_the_samples_within_each_x(t
 def test_old_runs_are_left_off_the_analytic_axes_in_one_line_each(tmp_path: Path) -> None:
     root = tmp_path / "results"
     make_run(root, "old", "tiny_llama", "hf", SAMPLES, P3, prompt_tokens=None)  # before prompt_tokens / model_shape
-    make_run(root, "new", "tiny_hybrid", "mamba", SAMPLES, P3, model_shape=cost.model_shape(LLAMA))
+    make_run(root, "new", "tiny_hybrid", "mamba_in_llama", SAMPLES, P3, model_shape=cost.model_shape(LLAMA))
     proc = report_of(root, tmp_path / "p", "--x", "tokens", "bytes")
     assert proc.returncode == 0, proc.stderr
     assert "report: old left off the bytes figure: run.json has no model_shape" in proc.stderr
@@ -87,25 +87,35 @@ def test_old_runs_are_left_off_the_analytic_axes_in_one_line_each(tmp_path: Path
     assert (tmp_path / "p" / "gsm8k_vs_samples.png").exists()
 
 
+def test_a_run_recorded_with_a_renamed_backend_reads_by_todays_name(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    make_run(root, "old", "mamba_hybrid", "mamba", SAMPLES, P3)  # before mamba was renamed mamba_in_llama
+    make_run(root, "t", "llama_1b", "auto", SAMPLES, P3, backend_choice={"backend": "vllm", "reason": "GPU"})
+    proc = report_of(root, tmp_path / "p")
+    assert proc.returncode == 0 and "speed classes" not in proc.stderr  # both optimized engines
+    labels = set(pd.read_csv(tmp_path / "p" / "gsm8k_vs_time.csv").label)
+    assert labels == {"llama_1b (vllm)", "mamba_hybrid (mamba_in_llama)"}
+
+
 def test_engines_are_named_and_mixed_speed_classes_warned_in_one_line(tmp_path: Path) -> None:
     root = tmp_path / "results"
     make_run(root, "t", "llama_1b", "auto", SAMPLES, P3, backend_choice={"backend": "hf", "reason": "no GPU"})
-    make_run(root, "s", "mamba_1b", "mamba", SAMPLES, P3)
+    make_run(root, "s", "llamba_1b", "llamba", SAMPLES, P3)
     proc = report_of(root, tmp_path / "p")
     assert proc.returncode == 0, proc.stderr
     warning = [line for line in proc.stderr.splitlines() if "speed classes" in line]
     assert warning == ["report: warning: GSM8K: models ran on engines of different speed classes (optimized: "
-                       "mamba_1b (mamba); plain: llama_1b (hf)); wall-clock gaps then reflect the engine too: "
+                       "llamba_1b (llamba); plain: llama_1b (hf)); wall-clock gaps then reflect the engine too: "
                        "rerun them all on one engine (model.backend=...) for a like-for-like check"]
-    assert set(pd.read_csv(tmp_path / "p" / "gsm8k_vs_time.csv").label) == {"llama_1b (hf)", "mamba_1b (mamba)"}
+    assert set(pd.read_csv(tmp_path / "p" / "gsm8k_vs_time.csv").label) == {"llama_1b (hf)", "llamba_1b (llamba)"}
     table = pd.read_csv(tmp_path / "p" / "summary.csv")
-    assert set(zip(table.engine, table.engine_class)) == {("hf", "plain"), ("mamba", "optimized")}
+    assert set(zip(table.engine, table.engine_class)) == {("hf", "plain"), ("llamba", "optimized")}
     md = (tmp_path / "p" / "summary.md").read_text()
     assert "**Warning:** GSM8K: models ran on engines of different speed classes" in md
 
     same = tmp_path / "same"
     make_run(same, "t", "llama_1b", "auto", SAMPLES, P3, backend_choice={"backend": "vllm", "reason": "GPU"})
-    make_run(same, "s", "mamba_1b", "mamba", SAMPLES, P3)
+    make_run(same, "s", "llamba_1b", "llamba", SAMPLES, P3)
     proc = report_of(same, tmp_path / "q")
     assert proc.returncode == 0 and "speed classes" not in proc.stderr
     assert "llama_1b (vllm)" in (tmp_path / "q" / "summary.md").read_text()
@@ -117,7 +127,7 @@ def test_runs_graded_by_different_grader_versions_are_refused_in_one_line(grader
     root = tmp_path / "results"
     old, new = graders
     make_run(root, "a", "llama_1b", "hf", SAMPLES, P3, grader=old)
-    make_run(root, "b", "mamba_1b", "mamba", SAMPLES, P3, **({"grader": new} if new else {}))
+    make_run(root, "b", "llamba_1b", "llamba", SAMPLES, P3, **({"grader": new} if new else {}))
     proc = report_of(root, tmp_path / "p")
     err = proc.stderr.strip()
     assert proc.returncode == 1 and "\n" not in err, err
@@ -129,7 +139,7 @@ def test_runs_graded_by_different_grader_versions_are_refused_in_one_line(grader
     # Graded alike (both unknown, or both the same version): no refusal.
     same = tmp_path / "same"
     make_run(same, "a", "llama_1b", "hf", SAMPLES, P3, grader=old)
-    make_run(same, "b", "mamba_1b", "mamba", SAMPLES, P3, grader=old)
+    make_run(same, "b", "llamba_1b", "llamba", SAMPLES, P3, grader=old)
     assert report_of(same, tmp_path / "q").returncode == 0
 
 
@@ -137,7 +147,7 @@ def test_summary_shows_answer_rates_and_tokens(tmp_path: Path) -> None:
     root = tmp_path / "results"
     ungraded = [{**s, "correct": None, "pred": None} for s in SAMPLES[:2]]
     make_run(root, "a", "llama_1b", "hf", SAMPLES, P3)
-    make_run(root, "b", "mamba_1b", "mamba", ungraded + SAMPLES[2:], P3)
+    make_run(root, "b", "llamba_1b", "llamba", ungraded + SAMPLES[2:], P3)
     out = tmp_path / "p"
     report.write_report([root], out, key=key)
     table = pd.read_csv(out / "summary.csv")

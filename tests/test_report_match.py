@@ -39,9 +39,9 @@ def study(tmp_path: Path) -> Path:
     root = tmp_path / "results"
     make_run(root, "ref", "llama_1b", "hf", REF, [*P6, "gsm8k/test/6"], budget_s=10)
     make_run(root, "ref_short", "llama_1b", "hf", REF[:1], P6, budget_s=5)  # shorter run of the reference model
-    make_run(root, "fast", "mamba_1b", "mamba", FAST, P6, budget_s=10)
-    make_run(root, "slow", "mamba_hybrid", "mamba", SLOW, P6, budget_s=20)  # larger budget, but not a Transformer
-    make_run(root, "wrong", "mamba_3b", "mamba", WRONG, P6, budget_s=10)
+    make_run(root, "fast", "llamba_1b", "llamba", FAST, P6, budget_s=10)
+    make_run(root, "slow", "mamba_hybrid", "mamba_in_llama", SLOW, P6, budget_s=20)  # larger budget, no Transformer
+    make_run(root, "wrong", "llamba_3b", "llamba", WRONG, P6, budget_s=10)
     return root
 
 
@@ -112,13 +112,13 @@ def test_time_to_match_equals_brute_force_and_the_known_values(study: Path, tmp_
     assert rows.loc[("ref", "coverage"), "reference_accuracy"] == pytest.approx(5 / 7)  # p6 counts against itself
     md = (out / "summary.md").read_text()
     assert "### Time to match on GSM8K: llama_1b (hf), 10s at 10 s (ref)" in md
-    assert "| coverage | mamba_1b (mamba) | 10 s | 6 | 66.7 | 3 [" in md and "| not reached [" in md
+    assert "| coverage | llamba_1b (llamba) | 10 s | 6 | 66.7 | 3 [" in md and "| not reached [" in md
 
 
 def test_a_reference_that_solved_none_has_nothing_to_match(tmp_path: Path) -> None:
     root = tmp_path / "results"
     make_run(root, "ref", "llama_1b", "hf", WRONG, P6, budget_s=10)
-    make_run(root, "fast", "mamba_1b", "mamba", FAST, P6, budget_s=10)
+    make_run(root, "fast", "llamba_1b", "llamba", FAST, P6, budget_s=10)
     out = tmp_path / "plots"
     report.write_report([root], out, key=key)
     table = pd.read_csv(out / "summary.csv")
@@ -127,22 +127,22 @@ def test_a_reference_that_solved_none_has_nothing_to_match(tmp_path: Path) -> No
     assert (rows["reference_accuracy"] == 0).all() and (rows["time_to_match_s"] == 0).all()
     # ... but summary.md does not show it as a measured time.
     md = (out / "summary.md").read_text()
-    assert "| coverage | mamba_1b (mamba) | 10 s | 6 | 0.0 | – (nothing to match) | – | – |" in md
+    assert "| coverage | llamba_1b (llamba) | 10 s | 6 | 0.0 | – (nothing to match) | – | – |" in md
     assert "| 0 [0, 0] |" not in md
 
 
 def test_reference_option_and_its_one_line_refusal(study: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "harness.report", str(study), "--out", str(tmp_path / "p")]
-    named = subprocess.run([*cmd, "--reference", "mamba_1b (mamba)"], cwd=ROOT, capture_output=True, text=True,
+    named = subprocess.run([*cmd, "--reference", "llamba_1b (llamba)"], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
     assert named.returncode == 0, named.stderr
-    assert "### Time to match on GSM8K: mamba_1b (mamba) at 10 s (fast)" in named.stdout  # printed, as make plots does
+    assert "### Time to match on GSM8K: llamba_1b (llamba) at 10 s (fast)" in named.stdout  # as make plots prints
     table = pd.read_csv(tmp_path / "p" / "summary.csv")
     assert set(table["reference_run"].dropna()) == {"fast"}
     unknown = subprocess.run([*cmd, "--reference", "llama_70b"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     err = unknown.stderr.strip().splitlines()
     assert unknown.returncode == 1 and err[-1].startswith("report: --reference llama_70b: no run of that model")
-    assert "llama_1b, mamba_1b, mamba_3b, mamba_hybrid" in err[-1]
+    assert "llama_1b, llamba_1b, llamba_3b, mamba_hybrid" in err[-1]
 
 
 LLAMA_1B = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 8192,
@@ -155,7 +155,7 @@ def test_the_default_reference_is_the_transformer_with_the_largest_budget(tmp_pa
     root = tmp_path / "results"
     make_run(root, "one", "llama_1b", "hf", REF, P6, budget_s=40, model_shape=cost.model_shape(LLAMA_1B))
     make_run(root, "small", "llama_3b", "hf", REF, P6, budget_s=20, model_shape=cost.model_shape(LLAMA_3B))
-    make_run(root, "student", "mamba_hybrid", "mamba", FAST, P6, budget_s=80)  # not a Transformer, by engine
+    make_run(root, "student", "mamba_hybrid", "mamba_in_llama", FAST, P6, budget_s=80)  # not a Transformer, by engine
     make_run(root, "mamba2", "tiny", "hf", FAST, P6, budget_s=80, model_shape={"arch": "mamba2"})  # by shape
 
     def reference() -> str:

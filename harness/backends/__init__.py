@@ -8,7 +8,8 @@ from harness.registry import Registry
 BACKENDS = Registry("backend", "model.backend=<name>", {
     "hf": "harness.backends.hf:HFBackend",
     "engine": "harness.backends.engine:EngineBackend",
-    "mamba": "harness.backends.mamba:MambaBackend",
+    "mamba_in_llama": "harness.backends.mamba_in_llama:MambaInLlamaBackend",
+    "llamba": "harness.backends.llamba:LlambaBackend",
     "vllm": "harness.backends.vllm:VLLMBackend",
 })
 

@@ -3,7 +3,8 @@
 The weights load through transformers and are handed over to the engine's model (see
 ``harness.engine.llama``): static per-slot K/V cache, sampling and finish checks inside the decode
 step, one CUDA graph per step on a GPU (docs/engine.md). Same prompts, sampling and records as
-the hf backend, on the engine the mamba backend runs the students on: the like-for-like choice.
+the hf backend, on the engine the students run on (mamba_in_llama, llamba backends): the
+like-for-like choice.
 """
 
 from __future__ import annotations

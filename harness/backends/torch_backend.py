@@ -1,9 +1,14 @@
-"""What the torch backends (hf, engine, mamba) share: threads, device and dtype, tokenizer, end of
-sample (EOS ids, stop strings), the sampling generator, and the slot engine for those built on it."""
+"""What the torch backends (hf, engine, mamba_in_llama, llamba) share: threads, device and dtype,
+tokenizer, end of sample (EOS ids, stop strings), the sampling generator, the slot engine for those
+built on it, and for the distilled students mamba-ssm's kernels."""
 
 from __future__ import annotations
 
+import functools
+import json
 from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,7 +48,18 @@ class TorchBackend(Backend):
         self.generator = torch.Generator(self.device).manual_seed(self.seed)
 
     def _tokenizer(self, path: str, **kwargs: Any):
+        """The tokenizer at ``path``, or from ``model.tokenizer`` when that is set (at its default revision)."""
+        if self.tokenizer_dir is not None:
+            path, kwargs = str(self.tokenizer_dir), {}
         return load_tokenizer(path, self.model_cfg, **kwargs)
+
+    @functools.cached_property
+    def tokenizer_dir(self) -> Path | None:
+        """``model.tokenizer``'s files (no weights) as a local directory; None when it is not set."""
+        from harness.models.checkpoint import CONFIGS, local_dir
+
+        tokenizer = self.model_cfg.tokenizer
+        return None if tokenizer is None else local_dir(resolve(tokenizer), patterns=CONFIGS)
 
     def _load_causal_lm(self):
         """The transformers causal LM at ``model.path`` (on the device, in the dtype); sets the tokenizer."""
@@ -101,3 +117,35 @@ class SlotEngineBackend(TorchBackend):
     def close(self) -> None:
         self.host = None
         super().close()
+
+
+@dataclass(frozen=True)
+class StudentOptions(EngineOptions):
+    kernels: bool = True  # mamba-ssm kernels on CUDA; False runs the torch reference there too
+
+
+class StudentBackend(SlotEngineBackend):
+    """A distilled Mamba student on the slot engine: its ``_load_model`` loads ``self.model`` (a
+    ``harness.models.mamba_model.SlotLM``) and calls ``_use_kernels``."""
+
+    options_type = StudentOptions
+
+    def _use_kernels(self) -> None:
+        if self.device.type == "cuda" and self.options.kernels:
+            from harness.models.mamba_kernels import load_kernels
+
+            self.model.kernels = load_kernels()
+
+    def _eos_ids(self, *directories: Path) -> set[int]:
+        """EOS ids from the first generation_config.json among ``directories``, and the tokenizer's."""
+        files = [d / "generation_config.json" for d in directories if (d / "generation_config.json").exists()]
+        return eos_ids(json.loads(files[0].read_text()).get("eos_token_id") if files else None, self.tokenizer)
+
+    def kernels_path(self) -> str:
+        kernels = self.model.kernels
+        if kernels is None:
+            return "torch reference"
+        return "mamba-ssm" + (" + causal-conv1d" if kernels.conv_update is not None else "")
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "kernels": self.kernels_path()}

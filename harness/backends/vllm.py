@@ -108,10 +108,12 @@ class VLLMBackend(Backend):
         path = resolve(cfg.path)
         kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
         # Prompts are rendered here (render_prompt) as for the other backends; the engine gets ids.
-        self.tokenizer = load_tokenizer(path, cfg, **kwargs)
+        # model.tokenizer, when set, at its own default revision.
+        tokenizer, tokenizer_revision = (resolve(cfg.tokenizer), None) if cfg.tokenizer else (path, cfg.revision)
+        self.tokenizer = load_tokenizer(tokenizer, cfg, **{**kwargs, "revision": tokenizer_revision})
         kv_cache_gb = opts.kv_cache_gb if opts.kv_cache_gb is not None else _CPU_KV_CACHE_GB if on_cpu else None
         self.engine_args = EngineArgs(
-            model=path, tokenizer=path, tokenizer_revision=cfg.revision, **kwargs,
+            model=path, tokenizer=tokenizer, tokenizer_revision=tokenizer_revision, **kwargs,
             dtype=self.dtype,
             seed=self.seed,
             # The engine's batch is fixed at start-up, before memory is known: the runner's cap here,

@@ -1,4 +1,4 @@
-"""The slot-based decode engine shared by the mamba and engine backends (see docs/engine.md).
+"""The slot-based decode engine shared by the engine, mamba_in_llama and llamba backends (see docs/engine.md).
 
 It depends on nothing above it: models implement its protocols (``harness.engine.state``),
 kernels come from ``harness.kernels``, and its sessions implement ``harness.session.Session``.

@@ -1,6 +1,7 @@
 """Whether a model can be had, and what it is, before anything loads: its config.json (and
-mamba_config.json, which marks a MambaInLlama checkpoint) from a local directory, a builtin or
-the HF hub (its cache, or the hub itself when reachable).
+mamba_config.json, which marks a MambaInLlama checkpoint; a Llamba's config.json says
+``model_type: llamba``) from a local directory, a builtin or the HF hub (its cache, or the hub
+itself when reachable); and whether a separate tokenizer (``model.tokenizer``) can be had.
 
 A hub model that is neither cached nor reachable, gated, or misspelt is a one-line
 ``ModelUnavailable`` naming the id and the fix, instead of transformers' traceback minutes later.
@@ -16,7 +17,7 @@ from typing import Any
 
 from harness.models import resolve
 
-CONFIG_FILE, MAMBA_CONFIG_FILE = "config.json", "mamba_config.json"
+CONFIG_FILE, MAMBA_CONFIG_FILE, TOKENIZER_FILE = "config.json", "mamba_config.json", "tokenizer_config.json"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+|[\w.-]+")
 LOGIN = "`hf auth login` (or `huggingface-cli login`)"
 
@@ -32,7 +33,7 @@ class ModelInfo:
 
     @property
     def architecture(self) -> str:
-        """"mamba_in_llama", else config.json's model_type (llama, mamba2, ...)."""
+        """"mamba_in_llama", else config.json's model_type (llama, llamba, mamba2, ...)."""
         return "mamba_in_llama" if self.mamba_config is not None else str(self.config.get("model_type", "unknown"))
 
 
@@ -45,22 +46,36 @@ def model_info(path: str, revision: str | None = None, option: str = "model.path
         return ModelInfo(_read(local / CONFIG_FILE), _read(local / MAMBA_CONFIG_FILE))
     if not _HUB_ID.fullmatch(path):
         raise ModelUnavailable(f"{option}={path!r} is neither a local directory nor a hub id (owner/name)")
-    config = _hub_file(path, CONFIG_FILE, revision, option)
+    config = _hub_file(path, CONFIG_FILE, revision, option, required=True)
     if config is None:
         raise ModelUnavailable(f"{option}={path}: the hub repo has no {CONFIG_FILE}, so it is not a transformers model")
     # Offline, a cached repo without mamba_config.json counts as having none: the harness
-    # downloads a MambaInLlama checkpoint's JSON files together (mamba_in_llama.local_dir).
-    mamba = _hub_file(path, MAMBA_CONFIG_FILE, revision, option)
+    # downloads a MambaInLlama checkpoint's JSON files together (checkpoint.local_dir).
+    mamba = _hub_file(path, MAMBA_CONFIG_FILE, revision, option, required=False)
     return ModelInfo(_read(config), None if mamba is None else _read(mamba))
+
+
+def check_tokenizer(path: str, option: str = "model.tokenizer") -> None:
+    """A tokenizer that cannot be had (a local directory without one, a hub repo neither cached nor
+    reachable, gated...) is a one-line ``ModelUnavailable`` naming ``option``."""
+    local = Path(resolve(path))
+    if local.is_dir():
+        if not any((local / name).is_file() for name in (TOKENIZER_FILE, "tokenizer.json")):
+            raise ModelUnavailable(f"{option}={path}: {local} has no {TOKENIZER_FILE} or tokenizer.json")
+        return
+    if not _HUB_ID.fullmatch(path):
+        raise ModelUnavailable(f"{option}={path!r} is neither a local directory nor a hub id (owner/name)")
+    if _hub_file(path, TOKENIZER_FILE, None, option, required=True) is None:
+        raise ModelUnavailable(f"{option}={path}: the hub repo has no {TOKENIZER_FILE}")
 
 
 def _read(file: Path) -> dict[str, Any] | None:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
 
-def _hub_file(repo: str, filename: str, revision: str | None, option: str) -> Path | None:
+def _hub_file(repo: str, filename: str, revision: str | None, option: str, required: bool) -> Path | None:
     """The file from the HF cache, else from the hub; None when the repo does not have it (or, for
-    the optional mamba_config.json, when the hub cannot be asked)."""
+    an optional file such as mamba_config.json, when the hub cannot be asked)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
@@ -69,7 +84,6 @@ def _hub_file(repo: str, filename: str, revision: str | None, option: str) -> Pa
         return Path(hf_hub_download(repo, filename, revision=revision, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
-    required = filename == CONFIG_FILE
     try:
         # One request: hf_hub_download itself retries a dead network for half a minute, logging each try.
         get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision))

@@ -13,14 +13,17 @@ import pandas as pd
 
 from harness import cost
 from harness import selection as sel
+from harness.config import current_backend
 from harness.store import config_diff, flatten, read_run
 
 DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
 # Keys that may differ between shards of one run: which shard, and how it was resumed.
 SHARD_FREE_KEYS = ("data.shard", "run.resume")
-# Engines by speed class: the slot engine (engine, mamba: static caches, CUDA-graph decode) and
-# vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
-SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba": "optimized", "hf": "plain"}
+# Engines by speed class: the slot engine (engine, mamba_in_llama, llamba: static caches, CUDA-graph
+# decode) and vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
+SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba_in_llama": "optimized", "llamba": "optimized",
+                 "hf": "plain"}
+STUDENT_ENGINES = ("mamba_in_llama", "llamba")
 COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.cost)
 UNKNOWN_GRADER = "version unknown (graded before versions were recorded)"
 
@@ -79,7 +82,7 @@ class Run:
     def engine(self) -> str:
         """The backend the run used: the resolved choice of ``model.backend=auto`` when recorded."""
         choice = self.meta.get("backend_choice") or {}
-        return str(choice.get("backend") or self.config["model"].get("backend") or "?")
+        return current_backend(str(choice.get("backend") or self.config["model"].get("backend") or "?"))
 
     @property
     def speed_class(self) -> str:
@@ -104,7 +107,7 @@ class Run:
         """Attention in every layer (a teacher): from model_shape, else by engine and model name."""
         if self.shape:
             return self.shape["arch"] == "llama"
-        return self.engine != "mamba" and "mamba" not in self.model
+        return self.engine not in STUDENT_ENGINES and "mamba" not in self.model
 
     def missing_cost(self, x: str) -> str | None:
         """Why the run can't be drawn against ``x`` (None: it can)."""
