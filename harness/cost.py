@@ -1,9 +1,9 @@
 """Analytic decode cost: a model's shape from its config files, FLOPs and bytes per generated token.
 
 ``read_model_shape`` turns config.json (plus mamba_config.json and the weight names for
-MambaInLlama checkpoints) into a small JSON-able dict the runner stores as ``model_shape`` in
-run.json; ``sample_flops`` / ``sample_bytes`` give the cost of a sample of ``n`` tokens after a
-prompt of ``P`` tokens from that dict. These count what the model needs, not what an engine
+MambaInLlama checkpoints; for Llamba its config.json alone) into a small JSON-able dict the
+runner stores as ``model_shape`` in run.json; ``sample_flops`` / ``sample_bytes`` give the cost
+of a sample of ``n`` tokens after a prompt of ``P`` tokens from that dict. These count what the model needs, not what an engine
 does: formulas, conventions and what is left out are in docs/metrics.md ("Cost axes").
 """
 
@@ -28,6 +28,14 @@ def model_shape(config: dict[str, Any], mamba: dict[str, Any] | None = None,
     """The sizes the cost formulas need, from config.json (and mamba_config.json + weight names
     for a MambaInLlama checkpoint). Raises ValueError for an architecture it has no formulas for."""
     kind = config.get("model_type")
+    if kind == "llamba":
+        from harness.models.llamba_config import LlambaConfig  # no torch: a plain dataclass
+
+        c = LlambaConfig.from_dict(config)
+        return {"arch": "llamba", "vocab_size": c.vocab_size, "d_model": c.d_model, "n_layer": c.n_layer,
+                "tie_word_embeddings": c.tie_word_embeddings, "intermediate_size": c.intermediate_size,
+                "d_inner": c.d_inner, "n_v_heads": c.n_v_heads, "n_qk_heads": c.n_qk_heads, "d_state": c.d_state,
+                "d_conv": c.d_conv, "conv_bias": c.conv_bias}
     common = {"vocab_size": config["vocab_size"], "d_model": config["hidden_size"],
               "n_layer": config["num_hidden_layers"], "tie_word_embeddings": bool(config.get("tie_word_embeddings"))}
     if mamba is not None:
@@ -53,7 +61,7 @@ def model_shape(config: dict[str, Any], mamba: dict[str, Any] | None = None,
                 "ssm_heads": config["num_heads"], "ssm_head_dim": config["head_dim"], "d_state": config["state_size"],
                 "n_groups": config["n_groups"], "d_conv": config["conv_kernel"],
                 "use_bias": bool(config.get("use_bias")), "conv_bias": bool(config.get("use_conv_bias", True))}
-    raise ValueError(f"no cost formulas for model_type {kind!r} (llama, mamba2 and MambaInLlama have them)")
+    raise ValueError(f"no cost formulas for model_type {kind!r} (llama, mamba2, llamba and MambaInLlama have them)")
 
 
 def read_model_shape(path: str, revision: str | None = None) -> dict[str, Any]:
@@ -113,6 +121,15 @@ def counts(shape: dict[str, Any]) -> Counts:
             (conv_ch if shape["conv_bias"] else 0) + 3 * heads + di + d  # conv, dt_bias/A_log/D, gated norm, norm
         return Counts(n_layer * mixer_mm + head, n_layer * (mixer_mm + small) + d + head, 0, 0, 0, 0,
                       n_layer, heads * shape["ssm_head_dim"] * n, conv_ch * shape["d_conv"], None)
+    if arch == "llamba":  # Llamba: a Discrete Mamba-2 mixer and a SwiGLU MLP per layer
+        di, n, k = shape["d_inner"], shape["d_state"], shape["d_conv"]
+        heads, g = shape["n_v_heads"], shape["n_qk_heads"]
+        conv_ch = di + 2 * g * n
+        layer_mm = d * (conv_ch + di + heads) + di * d + 3 * d * shape["intermediate_size"]  # in/out_proj, MLP
+        small = di + conv_ch * k + (conv_ch if shape["conv_bias"] else 0) + heads + 2 * d  # z_bias, conv, D, norms
+        # State [heads, d_inner / heads, d_state] = d_inner x d_state elements, kept in float32.
+        return Counts(n_layer * layer_mm + head, n_layer * (layer_mm + small) + d + head, 0, 0, 0, 0,
+                      n_layer, di * n, conv_ch * k, 4)
     h, kv, hd = shape["n_heads"], shape["n_kv_heads"], shape["head_dim"]
     n_attn = len(shape["attn_layers"])
     n_mamba = n_layer - n_attn

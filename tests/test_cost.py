@@ -84,6 +84,23 @@ def test_transformers_mamba2_counts_every_parameter() -> None:
     assert cost.sample_flops(shape, [10, 1000], [3, 3])[0] == cost.sample_flops(shape, [10, 1000], [3, 3])[1]
 
 
+def test_tiny_llamba_counts_every_parameter_a_step_reads() -> None:
+    from harness.models.llamba import LlambaForCausalLM, read_checkpoint
+
+    path = resolve("builtin:tiny_llamba")
+    shape = cost.read_model_shape(path)
+    c = cost.counts(shape)
+    # 2 layers, d_model 64, d_inner 64, 8 value heads of 8, 4 B/C groups of d_state 16: SSM state
+    # 8 x 8 x 16 = 1024 = d_inner x d_state; conv over x, B, C: (64 + 2 x 4 x 16) x 4 = 768.
+    assert (shape["arch"], c.attn_layers, c.mamba_layers, c.ssm_state, c.conv_state) == ("llamba", 0, 2, 1024, 768)
+    cfg, _ = read_checkpoint(Path(path))
+    # A step reads every weight but the (tied) embedding's padded rows: never scored, never looked up.
+    padded = (cfg.rows - cfg.vocab_size) * cfg.d_model
+    linear, every = params(LlambaForCausalLM(cfg))
+    assert padded > 0 and (c.matmul_params, c.step_params) == (linear - padded, every - padded)
+    assert cost.sample_flops(shape, [10, 1000], [3, 3])[0] == cost.sample_flops(shape, [10, 1000], [3, 3])[1]
+
+
 def test_shapes_without_formulas_or_files_are_refused() -> None:
     with pytest.raises(ValueError, match="no cost formulas for model_type 'gpt2'"):
         cost.model_shape({"model_type": "gpt2", "vocab_size": 1, "hidden_size": 1, "num_hidden_layers": 1})

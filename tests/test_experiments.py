@@ -14,7 +14,10 @@ from harness.config import register, to_harness_config
 
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-PAPER_MODELS = "llama_1b,llama_3b,mamba_hybrid_1b,mamba_hybrid"
+PAPER_MODELS = "llama_1b,llama_3b,mamba_hybrid_1b,mamba_hybrid,llamba_1b,llamba_3b"
+# What each model's checkpoint says it is (the fact model.backend=auto decides on).
+ARCHITECTURES = {"llama_1b": "llama", "llama_3b": "llama", "mamba_hybrid_1b": "mamba_in_llama",
+                 "mamba_hybrid": "mamba_in_llama", "llamba_1b": "llamba", "llamba_3b": "llamba"}
 register()
 
 
@@ -53,13 +56,23 @@ def test_the_paper_experiments_sweep_its_grid_over_whole_test_sets(experiment, d
         assert job.data.name == dataset and job.data.limit is None
         rm = "rm_weighted" in job.selection.methods and "best_of_n" in job.selection.methods
         assert rm == experiment.endswith("_prm") and (not rm or job.selection.reward.model)
-        teacher = job.model.name.startswith("llama")
-        arch = "llama" if teacher else "mamba_in_llama"
+        arch = ARCHITECTURES[job.model.name]
+        teacher = arch == "llama"
         backend = choose_backend(str(job.model.backend), Facts(cuda=True, vllm=True, architecture=arch)).backend
         if experiment.endswith("_same_engine"):  # every model on the slot engine
-            assert str(job.model.backend) == "slot" and backend == ("engine" if teacher else "mamba")
-        else:  # each on its best engine
-            assert backend == ("vllm" if teacher else "mamba")
+            assert str(job.model.backend) == "slot" and backend == ("engine" if teacher else arch)
+        else:  # each on its best engine: the students' own is the slot engine
+            assert backend == ("vllm" if teacher else arch)
+
+
+def test_the_8b_pair_sweeps_the_teacher_and_its_llamba_student_on_both_datasets():
+    sweep = _sweep("pair_8b")
+    assert sweep["model"] == ["llama_8b", "llamba_8b"] and set(sweep["data"]) == {"math500", "gsm8k"}
+    jobs = list(_jobs("pair_8b"))
+    assert len(jobs) == 2 * 2 * len(sweep["budget"]) and all(job.data.limit is None for job in jobs)
+    paths = {job.model.name: (job.model.path, job.model.tokenizer) for job in jobs}
+    assert paths == {"llama_8b": ("meta-llama/Llama-3.1-8B-Instruct", None),
+                     "llamba_8b": ("cartesia-ai/Llamba-8B", "meta-llama/Llama-3.1-8B-Instruct")}
 
 
 def test_the_cpu_demo_runs_offline_with_every_selection_method():
