@@ -1,10 +1,11 @@
-"""GPU benchmark of the MambaInLlama students on mamba-ssm's kernels (random weights, no download).
+"""GPU benchmark of the distilled students on mamba-ssm's kernels (random weights, no download).
 
-    python bench/mamba_models.py        # one H100: ~2 minutes; JSON lines on stdout
+    python bench/mamba_models.py [--models NAME ...]   # one H100: ~2.5 minutes; JSON lines on stdout
 
 Builds Llama-3.2-1B-shaped models (16 layers, d_model 2048, 32/8 GQA heads, vocab 128256): a
-hybrid keeping attention in 4 of the 16 layers and a pure one, for both Mamba mixers the loader
-reads (Mamba-1, the released MATH checkpoints' layers, and Mamba-2). For each it checks in fp32
+MambaInLlama hybrid keeping attention in 4 of the 16 layers and a pure one, for both Mamba mixers
+the loader reads (Mamba-1, the released MATH checkpoints' layers, and Mamba-2), and Llamba-1B's
+shape (Discrete Mamba-2 in all 16 layers, 32 heads of 64, d_state 64). For each it checks in fp32
 that decoding with the recurrent state (kernel path) matches a full forward, and how far the
 kernel path is from the pure-torch reference; then it times the decode loop in bf16 (CUDA-graph
 step + sampling, as the backend runs it) at batch 32 and 256, prompt 256, 512 new tokens.
@@ -31,8 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.engine import EngineHost, EngineOptions, SamplingParams
 from harness.kernels.decode_attention import attend_masked
 from harness.models.mamba_config import HybridConfig
-from harness.models.mamba_in_llama import random_init_, tiny_config
-from harness.models.mamba_model import MambaInLlamaForCausalLM
+from harness.models import llamba
+from harness.models.checkpoint import random_init_
+from harness.models.llamba_config import LlambaConfig
+from harness.models.mamba_in_llama import tiny_config
+from harness.models.mamba_model import MambaInLlamaForCausalLM, SlotLM
 
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
@@ -47,9 +51,26 @@ def llama32_1b(mixer: str, attn_layers: tuple[int, ...]) -> HybridConfig:
         d_conv=4, dt_rank=128, conv_bias=True, repeat_kv_before_conv=mixer == "mamba1")
 
 
-def build(cfg: HybridConfig, device: torch.device, seed: int = 0) -> MambaInLlamaForCausalLM:
+def llamba_1b() -> LlambaConfig:
+    """Llamba-1B's shape: Llama-3.2-1B's with every layer Discrete Mamba-2 (upstream's ssm_cfg defaults)."""
+    return LlambaConfig(vocab_size=128256, d_model=2048, n_layer=16, intermediate_size=8192, norm_epsilon=1e-5,
+                        tie_word_embeddings=True, d_state=64, n_v_heads=32, n_qk_heads=32)
+
+
+def models(tiny: bool) -> dict[str, HybridConfig | LlambaConfig]:
+    """Every benchmarked model's config, by name."""
+    out: dict[str, HybridConfig | LlambaConfig] = {}
+    for mixer in ("mamba1", "mamba2"):
+        for kind, attn_layers in (("hybrid", (3, 7, 11, 15)), ("pure", ())):
+            cfg = tiny_config(256, (1, 3) if attn_layers else (), mixer) if tiny else llama32_1b(mixer, attn_layers)
+            out[f"{kind}-{mixer}"] = cfg
+    out["llamba"] = llamba.tiny_config(256) if tiny else llamba_1b()
+    return out
+
+
+def build(cfg: HybridConfig | LlambaConfig, device: torch.device, seed: int = 0) -> SlotLM:
     with torch.device("meta"):
-        model = MambaInLlamaForCausalLM(cfg)
+        model = llamba.LlambaForCausalLM(cfg) if isinstance(cfg, LlambaConfig) else MambaInLlamaForCausalLM(cfg)
     model = model.to_empty(device=device)
     if cfg.tie_word_embeddings:
         model.tie_weights()
@@ -67,7 +88,7 @@ def load_kernels_for_bench():
 
 
 @torch.inference_mode()
-def check(model: MambaInLlamaForCausalLM, kernels, prompt_len: int, steps: int) -> dict:
+def check(model: SlotLM, kernels, prompt_len: int, steps: int) -> dict:
     """Decode-with-state vs full forward on the kernel path, and kernel vs torch reference."""
     ids = torch.randint(0, model.cfg.vocab_size, (1, prompt_len + steps), device=model.device,
                         generator=torch.Generator(model.device).manual_seed(1))
@@ -87,7 +108,7 @@ def check(model: MambaInLlamaForCausalLM, kernels, prompt_len: int, steps: int) 
             "logits_max_abs": reference.abs().max().item()}
 
 
-def throughput(model: MambaInLlamaForCausalLM, batch: int, prompt_len: int, new_tokens: int) -> dict:
+def throughput(model: SlotLM, batch: int, prompt_len: int, new_tokens: int) -> dict:
     """The backend's decode loop: the slot engine's graph step with in-graph sampling
     (temperature/top_p), a host sync every ``sync_every`` steps, no EOS (every sample runs to
     ``new_tokens``)."""
@@ -124,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--prompt", type=int, default=256)
     parser.add_argument("--new-tokens", type=int, default=512)
+    parser.add_argument("--models", nargs="+", choices=list(models(True)), default=list(models(True)))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -132,26 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     kernels = load_kernels_for_bench() if device.type == "cuda" else None
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(json.dumps({"bench": "mamba_models", "device": gpu, "torch": torch.__version__,
-                      "selective_scan_cuda": bool(kernels and kernels.selective_scan)}), flush=True)
-    for mixer in ("mamba1", "mamba2"):
-        for kind, attn_layers in (("hybrid", (3, 7, 11, 15)), ("pure", ())):
-            if args.tiny:
-                cfg = tiny_config(256, (1, 3) if attn_layers else (), mixer)
-            else:
-                cfg = llama32_1b(mixer, attn_layers)
-            name = f"{kind}-{mixer}"
-            model = build(cfg, device)
-            result = check(model, kernels, prompt_len=64 if not args.tiny else 12, steps=16 if not args.tiny else 6)
-            print(json.dumps({"bench": "check", "model": name, "dtype": "float32", **result}), flush=True)
-            model = model.to(torch.bfloat16)
-            model.kernels = kernels
-            for batch in args.batches:
-                result = throughput(model, batch, args.prompt, args.new_tokens)
-                print(json.dumps({"bench": "decode", "model": name, "dtype": "bfloat16", "prompt": args.prompt,
-                                  "new_tokens": args.new_tokens, **result}), flush=True)
-            del model
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+                      "selective_scan_cuda": bool(kernels and kernels.selective_scan),
+                      "causal_conv1d": bool(kernels and kernels.conv_update)}), flush=True)
+    configs = models(args.tiny)
+    for name in args.models:
+        model = build(configs[name], device)
+        result = check(model, kernels, prompt_len=64 if not args.tiny else 12, steps=16 if not args.tiny else 6)
+        print(json.dumps({"bench": "check", "model": name, "dtype": "float32", **result}), flush=True)
+        model = model.to(torch.bfloat16)
+        model.kernels = kernels
+        for batch in args.batches:
+            result = throughput(model, batch, args.prompt, args.new_tokens)
+            print(json.dumps({"bench": "decode", "model": name, "dtype": "bfloat16", "prompt": args.prompt,
+                              "new_tokens": args.new_tokens, **result}), flush=True)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return 0
 
 
