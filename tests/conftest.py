@@ -66,6 +66,20 @@ def drive(session, total: int, slots: int, stagger_at: int = 3) -> list:
     return outputs
 
 
+@torch.inference_mode()
+def naive_greedy(backend, prompt: list[int]) -> tuple[str, int, str]:
+    """Greedy decoding of a slot-engine backend's model by recomputing the full forward for every
+    token: no state, no slots."""
+    ids, out = list(prompt), []
+    while len(out) < backend.max_new_tokens:
+        token = int(backend.model(torch.tensor([ids], device=backend.device))[0, -1].argmax())
+        ids.append(token)
+        out.append(token)
+        if token in backend.eos:
+            return backend.stop.finalize(out), len(out), "stop"
+    return backend.stop.finalize(out), len(out), "length"
+
+
 def assert_stop_string_cuts(backend, prompt: list[int], text: str) -> None:
     """With a stop string from the middle of ``text`` (the sample's greedy text), one sample ends
     on it with finish reason "stop" and is cut just before it."""

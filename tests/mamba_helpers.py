@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from harness.kernels.decode_attention import attend_masked
 from harness.models.mamba_kernels import Kernels
 
 
@@ -67,6 +68,23 @@ def conv_update(x, conv_state, weight, bias=None, activation=None):
 
 def standins(selective: bool = True, conv: bool = True) -> Kernels:
     return Kernels(state_update, chunk_scan, selective_scan if selective else None, conv_update if conv else None)
+
+
+@torch.inference_mode()
+def assert_kernel_path_matches_reference(model, kernels: Kernels, ids: torch.Tensor, prompt_len: int,
+                                         atol: float) -> None:
+    """``model`` (a SlotLM) on ``kernels``: its full forward, and decoding ``ids`` past a prefill of
+    ``prompt_len`` tokens in slot 1 of 2, against its own reference path's full forward."""
+    model.kernels = None
+    reference = model(ids)[0]
+    model.kernels = kernels
+    torch.testing.assert_close(model(ids)[0], reference, atol=atol, rtol=0)
+    prompt = model.prefill(ids[:, :prompt_len])
+    state = model.allocate(2, ids.shape[1] + 4)
+    state.load(torch.tensor([1], device=ids.device), prompt)
+    for t in range(prompt_len, ids.shape[1]):
+        logits = model.step(ids[0, t].repeat(2), state, attend_masked)
+        torch.testing.assert_close(logits[1], reference[t], atol=atol, rtol=0)
 
 
 def restore(directory, storage: str) -> None:

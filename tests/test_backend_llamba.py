@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import ROOT, drive, harness_cmd
+from conftest import ROOT, drive, harness_cmd, naive_greedy
 
 from harness.backends.llamba import LlambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -30,19 +29,6 @@ def backend(path="builtin:tiny_llamba", tokenizer="builtin:tiny_llama", max_new_
                       SamplingConfig(temperature=0.0), RunnerConfig(concurrency=concurrency), max_new_tokens, seed=0)
     b.load()
     return b
-
-
-@torch.inference_mode()
-def naive_greedy(b: LlambaBackend, prompt: list[int]) -> tuple[str, int, str]:
-    """Greedy decoding by recomputing the full forward for every token: no state, no slots."""
-    ids, out = list(prompt), []
-    while len(out) < b.max_new_tokens:
-        token = int(b.model(torch.tensor([ids]))[0, -1].argmax())
-        ids.append(token)
-        out.append(token)
-        if token in b.eos:
-            return b.stop.finalize(out), len(out), "stop"
-    return b.stop.finalize(out), len(out), "length"
 
 
 def test_greedy_slots_match_naive_full_forward_decoding():

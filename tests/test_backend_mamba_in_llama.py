@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd
+from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd, naive_greedy
 
 from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
@@ -31,19 +31,6 @@ def backend(name="tiny_hybrid", max_new_tokens=12, concurrency=4, options=None, 
                             max_new_tokens, seed=0)
     b.load()
     return b
-
-
-@torch.inference_mode()
-def naive_greedy(b: MambaInLlamaBackend, prompt: list[int]) -> tuple[str, int, str]:
-    """Greedy decoding by recomputing the full forward for every token: no state, no slots."""
-    ids, out = list(prompt), []
-    while len(out) < b.max_new_tokens:
-        token = int(b.model(torch.tensor([ids], device=b.device))[0, -1].argmax())
-        ids.append(token)
-        out.append(token)
-        if token in b.eos:
-            return b.stop.finalize(out), len(out), "stop"
-    return b.stop.finalize(out), len(out), "length"
 
 
 @pytest.mark.parametrize("name", ["tiny_hybrid", "tiny_pure_mamba"])

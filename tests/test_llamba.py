@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from mamba_helpers import restore, seeded, standins
+from mamba_helpers import assert_kernel_path_matches_reference, restore, seeded, standins
 
 from harness import cost
 from harness.engine import EngineHost, EngineOptions, SamplingParams, per_slot_bytes
@@ -152,18 +152,8 @@ def test_padded_vocabulary_rows_are_never_scored():
 
 @pytest.mark.parametrize("conv", [True, False])  # causal-conv1d installed or not
 def test_kernel_path_plumbing_matches_the_reference_path(conv):
-    model = tiny_model()
     ids = torch.randint(0, VOCAB, (1, 20), generator=seeded())
-    with torch.inference_mode():
-        reference = model(ids)[0]
-        model.kernels = standins(conv=conv)
-        torch.testing.assert_close(model(ids)[0], reference, atol=ATOL, rtol=0)
-        prompt = model.prefill(ids[:, :8])
-        state = model.allocate(2, 24)
-        state.load(torch.tensor([1]), prompt)
-        for t in range(8, 20):
-            logits = model.step(torch.full((2,), int(ids[0, t])), state, attend_masked)
-            torch.testing.assert_close(logits[1], reference[t], atol=ATOL, rtol=0)
+    assert_kernel_path_matches_reference(tiny_model(), standins(conv=conv), ids, 8, ATOL)
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -219,17 +209,10 @@ def test_kernel_path_on_cuda_matches_the_reference_and_decodes_in_a_cuda_graph()
     kernels = load_kernels()  # no mamba-ssm on a GPU machine: this fails, loudly
     model = tiny_model().cuda()
     ids = torch.randint(0, VOCAB, (1, 40), generator=seeded()).cuda()
+    # The chunked scan may compute its dot products in TF32: ~1e-3 relative, not fp32 round-off.
+    assert_kernel_path_matches_reference(model, kernels, ids, 24, atol=2e-2)
     with torch.inference_mode():
-        reference = model(ids)[0]
-        model.kernels = kernels
-        # The chunked scan may compute its dot products in TF32: ~1e-3 relative, not fp32 round-off.
-        torch.testing.assert_close(model(ids)[0], reference, atol=2e-2, rtol=0)
         prompt = model.prefill(ids[:, :24])
-        state = model.allocate(2, 64)
-        state.load(torch.tensor([1], device="cuda"), prompt)
-        for t in range(24, 40):
-            logits = model.step(ids[0, t].repeat(2), state, attend_masked)
-            torch.testing.assert_close(logits[1], reference[t], atol=2e-2, rtol=0)
     greedy = [SlotEngine(model, 4, 64, 24, SamplingParams(temperature=0.0), None, cuda_graph=graph,
                          attend=attend_masked) for graph in (False, True)]
     for e in greedy:

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 from conftest import ROOT
-from mamba_helpers import restore, seeded, standins
+from mamba_helpers import assert_kernel_path_matches_reference, restore, seeded, standins
 
 from harness.kernels.decode_attention import attend_masked
 from harness.models.checkpoint import random_init_
@@ -195,16 +195,6 @@ def test_refill_from_saved_prompt_state_matches_a_fresh_prefill(name):
 @pytest.mark.parametrize("name, selective_scan", [("math", True), ("math", False), ("m1-fused-mha", True),
                                                   ("m2-hf", False)])
 def test_kernel_path_plumbing_matches_the_reference_path(name, selective_scan):
-    model = tiny_model(LAYOUTS[name], attn_layers=(1,))
     kernels = standins(selective_scan, conv=selective_scan)  # causal-conv1d's conv step, or the torch one
     ids = torch.randint(0, 101, (1, 20), generator=seeded())
-    with torch.inference_mode():
-        reference = model(ids)[0]
-        model.kernels = kernels
-        torch.testing.assert_close(model(ids)[0], reference, atol=ATOL, rtol=0)
-        prompt = model.prefill(ids[:, :8])
-        state = model.allocate(2, 24)
-        state.load(torch.tensor([1]), prompt)
-        for t in range(8, 20):
-            logits = model.step(torch.full((2,), int(ids[0, t])), state, attend_masked)
-            torch.testing.assert_close(logits[1], reference[t], atol=ATOL, rtol=0)
+    assert_kernel_path_matches_reference(tiny_model(LAYOUTS[name], attn_layers=(1,)), kernels, ids, 8, ATOL)
