@@ -58,6 +58,8 @@ def test_released_3b_config_gives_its_parameter_count_without_allocating():
     # Per sample, whatever its length: 28 x (conv 7168 x 4 in bf16 + fp32 SSM state 32 x 96 x 64).
     per_sample = 28 * (7168 * 4 * 2 + 32 * 96 * 64 * 4)
     assert model.state_bytes(1, 256) == model.state_bytes(1, 8192) == per_sample
+    c = cost.counts(cost.model_shape(LLAMBA_3B))  # the cost model's state a sample reads and writes per token
+    assert c.mamba_layers * (c.ssm_state * c.ssm_state_bytes + c.conv_state * 2) == per_sample
     # Upstream's blocks build their two norms with eps 1e-5; only the final norm reads norm_epsilon.
     tiny = tiny_model()
     assert {layer.input_layernorm.eps for layer in tiny.model.layers} == {1e-5} and tiny.model.norm.eps == 1e-6
@@ -210,7 +212,7 @@ def test_kernel_path_on_cuda_matches_the_reference_and_decodes_in_a_cuda_graph()
     model = tiny_model().cuda()
     ids = torch.randint(0, VOCAB, (1, 40), generator=seeded()).cuda()
     # The chunked scan may compute its dot products in TF32: ~1e-3 relative, not fp32 round-off.
-    assert_kernel_path_matches_reference(model, kernels, ids, 24, atol=2e-2)
+    assert_kernel_path_matches_reference(model, kernels, ids, 24, atol=5e-2)  # logits ~unit scale; a bug is O(1)
     with torch.inference_mode():
         prompt = model.prefill(ids[:, :24])
     greedy = [SlotEngine(model, 4, 64, 24, SamplingParams(temperature=0.0), None, cuda_graph=graph,
