@@ -95,7 +95,7 @@ _PHRASE = re.compile(
 )
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?](?=\s|$)|\n|I hope")
 # Where a stated value ends and a remark about it begins ("7.5 hours, which is 7 and a half").
-_CLAUSE = re.compile(r",?\s+(?:which|i\.e\.|that is|because|since|so that)\b|,\s+(?:or|so)\s|\s\(|;")
+_CLAUSE = re.compile(r",?\s+(?:which|i\.e\.|that is|because|since|so that)\b|,\s+(?:or|so|but)\s|\s\(|;")
 _COPULA = re.compile(r"\s(?:is|are|equals|equal to|was|will be|would be)\s+")
 _CONCLUSION = re.compile(
     r"(?:^|(?<=[.!?:]\s)|(?<=[.!?:]\s\s)|(?<=\n))[ \t]*(?:\*\*)?(?i:therefore|thus|hence|so|finally|in conclusion"
@@ -104,6 +104,8 @@ _CONCLUSION = re.compile(
     r"|(?<=\$\s|\]\s)(?:Therefore|Thus|Hence|So|Finally|In conclusion|In total|Altogether|Overall|In summary"
     r"|As a result|Consequently)\b,?\s"
 )
+# A math span left open (what is left of a sentence once its closed spans are masked); "$5" is money.
+_UNCLOSED = re.compile(r"(?<!\\)\$(?!\d)|\\[\[(]")
 # The Llama-3 evaluation format's last sentence, after the one stating the answer.
 _HOPE_SENTENCE = re.compile(r"\s*I hope it is correct\.?\s*$")
 # The format a prompt shows, copied with no answer in it: "\boxed{answer}", "[answer]", "...".
@@ -179,7 +181,8 @@ def _read_after(text: str, start: int, rules: DatasetRules) -> str | None:
     m = _SENTENCE_END.search(head)
     statement = head[: m.start()] if m else head
     # "Final Answer: Jane started growing Sphere 3 hours ago": the one number the sentence states.
-    return _value(statement, rules) or (None if spans(statement) else clean_number(statement))
+    stated = _CLAUSE.split(statement, 1)[0]
+    return _value(statement, rules) or (None if spans(stated) else clean_number(stated))
 
 
 def _stated_box(text: str, rules: DatasetRules) -> tuple[int, str] | None:
@@ -223,10 +226,14 @@ def _closing_statement(text: str, rules: DatasetRules) -> str | None:
         return None  # cut off mid-sentence, as a truncated sample is
     if _SENTENCE_END.search(shape):
         return None  # the conclusion word opens an earlier sentence, not the last one
+    if not rules.numeric and _UNCLOSED.search(shape):
+        return None  # maths opened and never closed: cut off, not a statement
     sentence = sentence[: len(shape)]
     if not rules.numeric and not spans(sentence):
-        # "So the largest n is 34.", "Thus the probability is 2/3."
-        return clean_number(sentence) or _value(sentence, rules)
+        # "So the largest n is 34."; "Thus the probability is 2/3.": the value after its last "is".
+        parts = _COPULA.split(sentence)
+        plain = len(parts) > 1 and "$" not in parts[-1]
+        return clean_number(sentence) or (_value(parts[-1], rules) if plain else None)
     return _value(sentence, rules)
 
 
