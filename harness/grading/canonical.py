@@ -143,6 +143,9 @@ def _canon(s: str, leaf: Leaf) -> Canon:  # one flat dispatch on the answer's sh
         s = s[1:-1].strip()
     if not s:
         raise Rejected("empty")
+    if s.endswith("%"):  # normalize() keeps a closing percent sign as this suffix
+        value = _canon(s[:-1], leaf)
+        return ("pct", value) if value[0] in ("num", "approx") else value
     text = _text_answer(s)
     if text is not None:
         return ("text", text)

@@ -12,6 +12,7 @@ assign     ("assign", name, canon) a named answer: ``x = 3``, ``(p, q) = (3, 2)`
 text       ("text", str) a word answer or a choice letter, lower case
 sym        ("sym", str) an expression sympy can parse but not evaluate (unknown functions)
 inf        ("inf", +1 | -1)
+pct        ("pct", num | approx) a number written with a percent sign: equal to the number and to its hundredth
 tuple / set / list / union   (kind, members); list = bare "a, b", compared like a set
 interval   ("interval", lo, hi, lo_open, hi_open); an open (a, b) is the tuple (a, b)
 matrix     ("matrix", (rows, cols), entries); a vector is a tuple
@@ -113,12 +114,22 @@ def _same_members(xs: tuple, ys: tuple) -> bool:
     )
 
 
+def _hundredth(c: Canon) -> Canon:
+    """A number written with a percent sign, read as a fraction: 10% -> 0.1."""
+    return (c[0], c[1] / 100, c[2] / 100)
+
+
 _CONTAINERS = ("set", "list", "union", "tuple", "interval", "matrix")
 
 
 def canon_equal(a: Canon, b: Canon) -> bool:  # one case per kind
     """Equivalence of two canons (gold and prediction play the same role)."""
     ka, kb = a[0], b[0]
+    if ka == "pct" or kb == "pct":
+        if ka == kb:
+            return canon_equal(a[1], b[1])
+        pct, other = (a, b) if ka == "pct" else (b, a)
+        return canon_equal(pct[1], other) or canon_equal(_hundredth(pct[1]), other)
     if ka == "assign" or kb == "assign":
         if ka == kb:
             if a[1] == b[1]:

@@ -43,6 +43,8 @@ _SUBS = [
 ]
 # A unit after the number: "\text{ cm}^2", "\mbox{inches}", "5 dollars", "3 square feet".
 _TEXT_UNIT = re.compile(r"\\text\{[^{}]*\}(?:\^\{?\d\}?)?\s*$")
+# An answer that ends in a percent: "10\%", "10%", "10 percent", "10 \text{percent}".
+_PERCENT = re.compile(r"(?:\\?%|(?<![a-zA-Z])(?:\\text\{\s*)?percent\s*\}?)\s*\.?\s*$")
 _WORD_UNIT = re.compile(r"(?<=[\d}).])\s+[a-zA-Z]{2,}\.?(?:\s+[a-zA-Z]{2,}\.?)*(?:\^\{?\d\}?)?\s*$")
 
 
@@ -82,6 +84,7 @@ def normalize(answer: str) -> str:
         return s  # canon() rejects it; do not spend regex time on it
     # A stray trailing backslash ("185\\") or row break is no part of the answer.
     s = _unwrap_delims(_undouble_escapes(s).rstrip("\\").strip())
+    percent = _PERCENT.search(s) is not None
     for pattern, repl in _SUBS:
         s = pattern.sub(repl, s)
     s = s.strip().rstrip(".").strip()
@@ -91,4 +94,6 @@ def normalize(answer: str) -> str:
         if not t or t == s or t.endswith(("=", "\\")):
             break
         s = t
-    return _squeeze_spaces(s.rstrip(".").strip())
+    s = _squeeze_spaces(s.rstrip(".").strip())
+    # A closing percent sign survives as one "%" suffix: the canon reads "10%" as 10 and as 0.1.
+    return s + "%" if percent and s else s

@@ -49,8 +49,10 @@ BREADTH: dict[str, list[tuple[str, str, str, bool]]] = {
     "percent_and_decimal": [
         ("math", r"The loss is $\boxed{10\%}$.", "10", True),
         ("math", r"The loss is $\boxed{10}$ percent.", r"10\%", True),
-        ("math", r"The loss is $\boxed{10\%}$.", "0.1", False),  # a percent is its number of percent
-        ("math", r"The loss is $\boxed{0.1}$.", r"10\%", False),
+        ("math", r"The loss is $\boxed{10\%}$.", "0.1", True),  # a percent reads as its number and its hundredth
+        ("math", r"The loss is $\boxed{0.1}$.", r"10\%", True),
+        ("math", r"The loss is $\boxed{20\%}$.", "0.1", False),
+        ("gsm8k", "So 12.5% of the class passed.\n#### 12.5", "12.5", True),
     ],
     "answer_sets": [
         ("math", r"The primes are $\boxed{2}, \boxed{3}, \boxed{5}$.", r"\{2, 3, 5\}", True),

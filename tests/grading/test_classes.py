@@ -52,8 +52,10 @@ PAIRS: dict[str, list[tuple[str, str, bool]]] = {
     "percent": [
         (r"10\%", "10", True),
         (r"25\%", "25 percent", True),
-        (r"10\%", "0.1", False),
-        (r"10\%", r"\frac{1}{10}", False),
+        (r"10\%", "0.1", True),
+        ("10%", r"\frac{1}{10}", True),
+        (r"10\%", "0.2", False),
+        (r"12.5\%", r"12.5\%", True),
     ],
     "intervals": [
         (r"(-\infty, 0]", r"x \le 0", True),
@@ -111,6 +113,8 @@ def test_a_groups_answers_together_form_exactly_the_graded_classes(group: str) -
     (["x = 3", "3", "y = 3"], [0, 0, 1]),  # y = 3 is not x = 3, the first class's representative
     (["3", "x = 3", "y = 3"], [0, 0, 0]),  # both are graded equal to 3
     (["(3, 5)", "3, 5", "5, 3", "(5, 3)"], [0, 0, 1, 1]),  # a bare list equals a tuple in order
+    (["10", r"10\%", "0.1"], [0, 0, 1]),  # 10% reads as 10 and as 0.1, but 0.1 is not 10
+    ([r"10\%", "10", "0.1"], [0, 0, 0]),  # both are graded equal to 10%
 ])
 def test_where_the_comparison_is_not_transitive_the_first_arrival_decides(answers, classes) -> None:
     assert answer_classes(answers) == classes
