@@ -5,8 +5,9 @@ Each problem gets `--samples` samples (default 64): its reference solution with 
 before the box (no answer), drawn with the duplicates a real pool has. Both graders grade the
 same samples in the same order (as they lie in a run's trajectories file); the script prints JSON
 lines: the pool, answers/s of each grader, their agreement (also against the intended labels),
-the speedup, and both graders' accuracy on the equivalence table (tests/grading/test_equivalence.py)
-and on the whole-sample table of real formats (tests/grading/test_real_formats.py).
+the speed ratio, and both graders' accuracy on the equivalence table
+(tests/grading/test_equivalence.py) and on the whole-sample tables of real formats
+(tests/grading/test_real_formats.py) and of the formats of issue 18 (tests/grading/test_breadth.py).
 
     python bench/grader.py                  # 100 problems x 64 samples, ~20 s on 2 cores
     python bench/grader.py --full           # all 500 problems, ~1 minute (mostly Math-Verify)
@@ -161,12 +162,13 @@ def formats_accuracy() -> dict:
     from math_verify import parse, verify
 
     checks = []
-    for group, rows in _table("test_real_formats").FORMATS.items():
-        for dataset, text, gold, expected in rows:
-            with Grader(dataset) as grader:
-                ours = grader.grade_many([text], [gold])[0][1]
-            math_verify = bool(verify(parse(f"${gold}$"), parse(text)))
-            checks.append((f"{group}: {text[-60:]!r} vs {gold}", expected, ours, math_verify))
+    for table, name in (("test_real_formats", "FORMATS"), ("test_breadth", "BREADTH")):
+        for group, rows in getattr(_table(table), name).items():
+            for dataset, text, gold, expected in rows:
+                with Grader(dataset) as grader:
+                    ours = grader.grade_many([text], [gold])[0][1]
+                math_verify = bool(verify(parse(f"${gold}$"), parse(text)))
+                checks.append((f"{table} {group}: {text[-60:]!r} vs {gold}", expected, ours, math_verify))
     return _accuracy("real_formats_accuracy", checks)
 
 
@@ -206,7 +208,7 @@ def main() -> None:
         "metric": "agreement", "ours_vs_math_verify": round(1 - len(disagree) / len(pool), 4),
         "ours_vs_intended": round(sum(o == y for o, y in zip(ours, labels)) / len(pool), 4),
         "math_verify_vs_intended": round(sum(m == y for m, y in zip(mv, labels)) / len(pool), 4),
-        "speedup_by_workers": {w: round(mv_s / t, 1) for w, t in timings.items()},
+        "speed_ratio_by_workers": {w: round(mv_s / t, 1) for w, t in timings.items()},
         "disagreements_by_kind": {k: sum(d[0] == k for d in disagree) for k in WEIGHTS},
         "disagreements (kind, pred, gold, ours)": sorted(set(d for d in disagree if d[0] != "none"))[:25],
     }), flush=True)

@@ -172,6 +172,8 @@ class RunnerConfig:
     extraction: Extraction = Extraction.strict
     grade_workers: int = 1
     grade_timeout_s: float = 5.0
+    # After grading, Math-Verify grades the same samples (run.json `audit`, grader_audit.jsonl).
+    audit: bool = True
     warmup: bool = True
     progress: bool = True
     # In a local multirun, hold one GPU (or the CPU) exclusively per job so jobs never share a

@@ -1,4 +1,4 @@
-"""The results store: ``results/<run>/{run.json, problems.jsonl, trajectories.jsonl}``.
+"""The results store: ``results/<run>/{run.json, problems.jsonl, trajectories.jsonl, grader_audit.jsonl}``.
 
 The only module that writes a run's files. Records are typed (``TrajectoryRecord``,
 ``ProblemRecord``); on disk they are one JSON object per line. Trajectories are appended and
@@ -22,9 +22,10 @@ from harness.jsonl import read_jsonl as read_rows
 from harness.jsonl import write_jsonl_atomic
 
 RUN_FILE, PROBLEMS_FILE, TRAJECTORIES_FILE = "run.json", "problems.jsonl", "trajectories.jsonl"
+AUDIT_FILE = "grader_audit.jsonl"  # the grader audit's disagreements (harness.grading.audit)
 # Config keys that may change between a run and its resume without changing what it measures.
 RESUME_FREE_KEYS = {"run", "data.limit", "data.dir", "runner.threads", "runner.progress", "runner.grade",
-                    "runner.grade_workers", "runner.grade_timeout_s", "runner.warmup"}
+                    "runner.grade_workers", "runner.grade_timeout_s", "runner.warmup", "runner.audit"}
 
 
 class StoreError(ValueError):
@@ -45,6 +46,9 @@ class TrajectoryRecord:
     correct: bool | None = None  # None until graded
     reward: float | None = None
     reward_s: float | None = None  # seconds the reward model spent on this sample
+    # Voting class among its problem's samples (ids from 0 in order of first finish), written by
+    # grading: samples vote together exactly when the grader calls their answers equal. None: no answer.
+    answer_class: int | None = None
 
 
 @dataclass
@@ -103,6 +107,16 @@ def rewrite_trajectories(run_dir: str | Path,
                          change: Callable[[list[TrajectoryRecord]], list[TrajectoryRecord]]) -> None:
     """Replace trajectories.jsonl, atomically, by ``change`` of its records (a torn last line is dropped)."""
     write_trajectories(run_dir, change(read_trajectories(run_dir)))
+
+
+def write_grader_audit(run_dir: str | Path, rows: Iterable[dict[str, Any]] | None) -> None:
+    """Replace grader_audit.jsonl by ``rows`` (the audit's disagreements), atomically; None removes
+    it (an audit turned off leaves no list of a former grading's disagreements)."""
+    path = Path(run_dir) / AUDIT_FILE
+    if rows is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_jsonl_atomic(path, rows)
 
 
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:

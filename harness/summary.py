@@ -49,6 +49,8 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         accuracy = summarize(trajectories, float(problems["budget_s"].max()), methods,
                              problem_ids=list(problems["problem_id"]))
         summary.update({name: round(float(value), 4) for name, value in accuracy.items()})
+    if (meta.get("audit") or {}).get("agreement") is not None:  # how far Math-Verify agrees with the grades
+        summary["audit_agreement"] = meta["audit"]["agreement"]
     return summary
 
 

@@ -113,8 +113,21 @@ def test_the_backend_choice_is_recorded_and_the_run_ends_with_its_report(tmp_pat
     figure = Path(proc.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1])
     assert figure.suffix == ".png" and figure.is_file() and figure.parent == run_dir / "report"
     # One model alone is its own reference: its report has no time-to-match table, printed or written.
-    assert "Time to match" not in (run_dir / "report" / "summary.md").read_text()
-    assert "Time to match" not in proc.stdout
+    summary = (run_dir / "report" / "summary.md").read_text()
+    assert "Time to match" not in summary and "Time to match" not in proc.stdout
+    # Graded, then audited against Math-Verify off the clock: the agreement is in run.json and summary.md.
+    audit = meta["audit"]
+    assert audit["samples"] == len(read_run(run_dir)[2]) and (run_dir / "grader_audit.jsonl").is_file()
+    assert f"{100 * audit['agreement']:.1f}% of {audit['samples']} samples graded alike by math-verify" in summary
+
+
+def test_runner_audit_false_turns_the_audit_off(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    proc = run_harness("model=tiny_llama", "budget=1s", "data.limit=1", "runner.audit=false", "run.report=true",
+                       f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_run(run_dir)[0]["audit"] is None and not (run_dir / "grader_audit.jsonl").exists()
+    assert "not audited (runner.audit=false)" in (run_dir / "report" / "summary.md").read_text()
 
 
 def test_prm_selection_scores_its_samples_in_the_same_job(tmp_path, data_dir):

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT
+from report_helpers import make_run, sample
 
 from harness import report
 from harness import selection as sel
+from harness import subsets
+from harness.report.runs import merge_audits
 
 
 def key(pred: str | None) -> str | None:
@@ -126,15 +129,16 @@ def test_each_figure_plots_the_metric_functions_values(runs: Path, tmp_path: Pat
     for axis, data in curves.items():
         assert set(data.method) == set(sel.METHODS) and set(data.run) == {"a", "b"}
         for (method, run), got in data.groupby(["method", "run"]):
-            st = sel.steps(frame(SAMPLES_A if run == "a" else SAMPLES_B), method, budget_s=20.0,
-                           problem_ids=PROBLEMS, key=key)
+            df = frame(SAMPLES_A if run == "a" else SAMPLES_B)
+            st = sel.steps(df, method, budget_s=20.0, problem_ids=PROBLEMS, key=key)
             xs = got.x.to_numpy()
             if axis == "time":
                 assert xs[-1] == 20.0 and (np.diff(xs) > 0).all()
                 per_problem = sel.at_times(st, xs)
             else:
                 assert list(xs) == list(range(1, int(st.count.max()) + 1))
-                per_problem = sel.pass_at_ks(st, xs) if method == "coverage" else sel.at_k(st, xs.astype(int))
+                arrivals = sel.arrivals(df, method, budget_s=20.0, problem_ids=PROBLEMS, key=key)
+                per_problem = subsets.at_k(arrivals, method, xs.astype(int), seed=report.SEED)[0]
             mean, lo, hi = sel.mean_ci(per_problem, report.N_BOOT, report.SEED)
             np.testing.assert_allclose(got[["accuracy", "ci_low", "ci_high"]].to_numpy().T, [mean, lo, hi],
                                        err_msg=f"{axis} {method} {run}")
@@ -175,3 +179,19 @@ def test_shards_merge_and_refusals(tmp_path: Path) -> None:
     write_run(other, "s1", config("llama_1b", "hf", "1/2", limit=10), s1, problems=["gsm8k/test/1"])
     with pytest.raises(report.ReportError, match="different configs.*data.limit"):
         report.merge_shards(report.read_runs(report.find_run_dirs([other])))
+
+
+def test_summary_md_carries_each_runs_grader_audit(tmp_path: Path) -> None:
+    audit = {"by": "math-verify 0.9.0", "samples": 200, "agreement": 0.99, "disagreements": 2,
+             "only_ours_correct": 0, "only_math_verify_correct": 2}
+    make_run(tmp_path, "audited", "m1", "hf", [sample("p", 1.0, True)], ["p"], audit=audit)
+    make_run(tmp_path, "off", "m2", "hf", [sample("p", 1.0, True)], ["p"], audit=None)
+    make_run(tmp_path, "old", "m3", "hf", [sample("p", 1.0, True)], ["p"])
+    report.write_report([tmp_path], tmp_path / "plots", key=key)
+    md = (tmp_path / "plots" / "summary.md").read_text()
+    assert ("- m1 (hf) (" in md and "99.0% of 200 samples graded alike by math-verify 0.9.0; 2 disagree "
+            "(0 correct only by this grader, 2 only by Math-Verify)" in md)
+    assert "not audited (runner.audit=false)" in md and "not audited (graded before grader version 3)" in md
+    # Shards' audits add up.
+    halves = [dict(audit, samples=100, disagreements=d, only_math_verify_correct=d) for d in (0, 2)]
+    assert merge_audits(halves)["agreement"] == 0.99 and merge_audits([audit, None]) is None

@@ -41,24 +41,26 @@ class BackgroundGrader:
             self.pending.pop(key).cancel()
 
     def finish(self) -> None:
-        """Write every grade into the records, then grade whatever an earlier, killed run left.
+        """Write every grade into the records, then grade whatever an earlier, killed run left,
+        form the voting classes and audit the grades (after generation: off every problem's clock).
 
         A resumed run is graded again whole: its earlier samples may come from older rules.
         """
         try:
             grades = {key: future.result() for key, future in self.pending.items()}
+
+            def fill(records: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
+                for record in records:
+                    grade = grades.get((record.problem_id, record.sample_idx))
+                    if grade is not None and record.correct is None:
+                        record.pred, record.correct = grade
+                return records
+
+            if not self.store.resumed:
+                self.store.update_trajectories(fill)
+            summary = grade_records(self.store.dir, regrade=self.store.resumed, workers=self.workers,
+                                    timeout_s=self.timeout_s, grader=self.grader)
         finally:
             self.grader.close()
-
-        def fill(records: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
-            for record in records:
-                grade = grades.get((record.problem_id, record.sample_idx))
-                if grade is not None and record.correct is None:
-                    record.pred, record.correct = grade
-            return records
-
-        if not self.store.resumed:
-            self.store.update_trajectories(fill)
-        summary = grade_records(self.store.dir, regrade=self.store.resumed, workers=self.workers,
-                                timeout_s=self.timeout_s)
-        self.store.update_meta(grader=summary["grader"])  # the store writes run.json from its own copy
+        # The store writes run.json from its own copy: give it what grading recorded.
+        self.store.update_meta(grader=summary["grader"], audit=summary["audit"])

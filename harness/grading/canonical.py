@@ -38,8 +38,11 @@ _CHOICE = re.compile(r"\(([A-Za-z])\)|([A-Z])\)?")
 _SYMBOL = r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[A-Za-z0-9]+\}?)?"  # x, \alpha, a_1, V_{12}
 _VAR = re.compile(rf"{_SYMBOL}|[A-Za-z]\([a-z]\)")
 # What may stand left of "=" as the name of the answer rather than as part of an equation: a
-# variable, a function value f(3), a segment AB, and tuples (p, q) or ratios V_1:V_2 of those.
-_NAME = rf"{_SYMBOL}|[A-Za-z](?:\^\{{?-1\}}?)?\([^()=,]+\)|[A-Z]{{2,3}}|\\overline\{{[A-Z]{{2}}\}}"
+# variable, a function value f(3), a segment AB (|AB|, an angle \angle ABC, a ratio of segments
+# \frac{NO}{BO}), and tuples (p, q) or ratios V_1:V_2 of those.
+_SEGMENT = r"[A-Z]{2,3}|\\overline\{[A-Z]{2}\}"
+_NAME = (rf"{_SYMBOL}|[A-Za-z](?:\^\{{?-1\}}?)?\([^()=,]+\)|{_SEGMENT}|\|(?:{_SEGMENT})\|"
+         rf"|\\angle ?[A-Z]{{1,3}}|\\frac\{{[A-Z]{{2,3}}\}}\{{[A-Z]{{2,3}}\}}")
 _LABEL = re.compile(rf"(?:{_NAME})|\((?:{_NAME})(?:, ?(?:{_NAME}))+\)|(?:{_NAME})(?::(?:{_NAME}))+")
 _IN = re.compile(rf"{_SYMBOL}\\in(?![a-zA-Z])")
 _EQ = re.compile(r"(?<![<>!\\])=")
@@ -140,6 +143,9 @@ def _canon(s: str, leaf: Leaf) -> Canon:  # one flat dispatch on the answer's sh
         s = s[1:-1].strip()
     if not s:
         raise Rejected("empty")
+    if s.endswith("%"):  # normalize() keeps a closing percent sign as this suffix
+        value = _canon(s[:-1], leaf)
+        return ("pct", value) if value[0] in ("num", "approx") else value
     text = _text_answer(s)
     if text is not None:
         return ("text", text)
@@ -200,14 +206,15 @@ def _ratio(a: Canon, b: Canon) -> Canon:
 
 
 def _inequality(s: str, leaf: Leaf) -> Canon:
-    """x > a, a <= x, a < x <= b (one variable) as the interval of solutions."""
+    """x > a, a <= x, a < x <= b (one variable) as the interval of solutions; any other
+    relation goes to the leaf parser (sympy's solution set)."""
     ops = [m.group(0).strip() for m in _INEQ.finditer(s)]
     terms = [t.strip() for t in _INEQ.split(s)]
     if len(terms) != len(ops) + 1 or len(ops) > 2 or not all(terms):
         raise Rejected("inequality")
     var_at = [i for i, t in enumerate(terms) if _VAR.fullmatch(t)]
     if len(var_at) != 1 or (len(ops) == 2 and var_at != [1]):
-        raise Rejected("inequality")
+        return leaf(s)  # "-x > -1", "1 \le |z|": sympy solves a relation in one variable
     less = [op in ("<", "\\le") for op in ops]
     if len(ops) == 2 and less[0] != less[1]:
         raise Rejected("inequality")

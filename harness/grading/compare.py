@@ -1,4 +1,4 @@
-"""Canons of math answers: what they are, how two compare, and their voting keys.
+"""Canons of math answers: what they are, and how two compare.
 
 A *canon* is the small picklable tuple ``(kind, ...)`` that `harness.grading.canonical` makes of an
 answer string (with sympy's help for some leaves, in `harness.grading.symbolic`):
@@ -12,6 +12,7 @@ assign     ("assign", name, canon) a named answer: ``x = 3``, ``(p, q) = (3, 2)`
 text       ("text", str) a word answer or a choice letter, lower case
 sym        ("sym", str) an expression sympy can parse but not evaluate (unknown functions)
 inf        ("inf", +1 | -1)
+pct        ("pct", num | approx) a number written with a percent sign: equal to the number and to its hundredth
 tuple / set / list / union   (kind, members); list = bare "a, b", compared like a set
 interval   ("interval", lo, hi, lo_open, hi_open); an open (a, b) is the tuple (a, b)
 matrix     ("matrix", (rows, cols), entries); a vector is a tuple
@@ -29,8 +30,6 @@ symbol's name, so the same point values serve every expression, equation and ass
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable
-from decimal import Decimal, localcontext
 from fractions import Fraction
 
 Canon = tuple
@@ -95,7 +94,7 @@ def assign_as_equation(c: Canon) -> Canon:
     return equation(var, c[2])
 
 
-# ---------------------------------------------------------------- comparison and keys
+# ---------------------------------------------------------------- comparison
 
 def _close(a: Fraction, b: Fraction) -> bool:
     d = abs(a - b)
@@ -115,12 +114,22 @@ def _same_members(xs: tuple, ys: tuple) -> bool:
     )
 
 
+def _hundredth(c: Canon) -> Canon:
+    """A number written with a percent sign, read as a fraction: 10% -> 0.1."""
+    return (c[0], c[1] / 100, c[2] / 100)
+
+
 _CONTAINERS = ("set", "list", "union", "tuple", "interval", "matrix")
 
 
 def canon_equal(a: Canon, b: Canon) -> bool:  # one case per kind
     """Equivalence of two canons (gold and prediction play the same role)."""
     ka, kb = a[0], b[0]
+    if ka == "pct" or kb == "pct":
+        if ka == kb:
+            return canon_equal(a[1], b[1])
+        pct, other = (a, b) if ka == "pct" else (b, a)
+        return canon_equal(pct[1], other) or canon_equal(_hundredth(pct[1]), other)
     if ka == "assign" or kb == "assign":
         if ka == kb:
             if a[1] == b[1]:
@@ -152,32 +161,3 @@ def canon_equal(a: Canon, b: Canon) -> bool:  # one case per kind
     if ka == "interval":
         return a[3:] == b[3:] and canon_equal(a[1], b[1]) and canon_equal(a[2], b[2])
     return a == b  # text, sym, inf
-
-
-def _rounded(x: Fraction) -> str:
-    if abs(x) <= ABS_TOL:
-        return "0"
-    with localcontext() as ctx:
-        ctx.prec = 20
-        return str(Decimal(x.numerator) / Decimal(x.denominator))
-
-
-def canon_key(c: Canon) -> Hashable:
-    """A hashable bucket for voting: equal canons get equal keys (up to rounding at 20 digits)."""
-    kind = c[0]
-    if kind == "approx":
-        return (kind, _rounded(c[1]), _rounded(c[2]))
-    if kind in ("expr", "eq"):
-        return (kind, c[1], tuple(v and (_rounded(v[0]), _rounded(v[1])) for v in c[2]))
-    if kind == "assign":
-        return canon_key(c[2])
-    if kind in ("set", "list", "union"):
-        keys = frozenset(canon_key(x) for x in c[1])
-        if len(keys) == 1 and kind != "union":
-            return next(iter(keys))
-        return ("union" if kind == "union" else "set", keys)
-    if kind in ("tuple", "matrix"):
-        return (*c[:-1], tuple(canon_key(x) for x in c[-1]))
-    if kind == "interval":
-        return (kind, canon_key(c[1]), canon_key(c[2]), c[3], c[4])
-    return c  # num, text, sym, inf

@@ -1,5 +1,7 @@
-"""Equivalence of answers: `is_equivalent`, voting keys, and the canonicaliser behind both.
+"""Equivalence of answers: `is_equivalent`, voting classes, and the canonicaliser behind both.
 
+One comparison (`same_answer`) decides both whether a sample is correct and which samples vote
+together (`form_classes`), so "same class" means "graded equal".
 Only the sympy part of a comparison can hang or blow up, so it runs in the shared worker pool
 under a timeout; normalisation, plain numbers and fractions, and the final comparison of
 canonical forms run in the calling process. Canonical forms are cached per distinct normalised
@@ -11,18 +13,18 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from harness.grading.canonical import canon, fast_leaf
-from harness.grading.compare import Canon, Rejected, canon_equal, canon_key
+from harness.grading.compare import Canon, Rejected, canon_equal
 from harness.grading.extraction import check_dataset
 from harness.grading.normalization import normalize
 from harness.grading.pool import KillablePool
 
 DEFAULT_TIMEOUT_S = 5.0
-_WORKER_TARGET = "harness.grading.symbolic:canon_many"
+_WORKER_TARGET = "harness.grading.worker:run"  # by name: importing it here would pull in sympy
 _MAX_CACHE = 200_000  # distinct answers kept per canonicaliser before the cache is reset
 
 _shared: KillablePool | None = None
@@ -112,7 +114,7 @@ class Canonicalizer:
                 mine = {norm: Future() for norm in missing}
                 self._inflight.update(mine)
                 waiting.update(mine)
-                task = shared_pool(self._workers).submit((tuple(missing),), timeout_s)
+                task = shared_pool(self._workers).submit(("canon", tuple(missing)), timeout_s)
                 task.add_done_callback(lambda f: self._finish(missing, mine, f))
 
         when_all(list(waiting.values()), lambda: out.set_result([known.get(n) or waiting[n].result() for n in norms]))
@@ -164,6 +166,42 @@ def canons_equal(pred: Canon, gold: Canon) -> bool:
         return False
 
 
+def same_answer(norm_a: str, canon_a: Canon | None, norm_b: str, canon_b: Canon | None) -> bool:
+    """The one comparison of two normalised answers (and their canons, None when not needed):
+    grading uses it against the gold answer, voting among a problem's answers."""
+    if not norm_a or not norm_b:
+        return False
+    if norm_a == norm_b:
+        return True
+    return canon_a is not None and canon_b is not None and canons_equal(canon_a, canon_b)
+
+
+def form_classes(norms: Sequence[str], canons: dict[str, Canon]) -> list[int | None]:
+    """Voting classes of one problem's normalised answers, given in order of arrival.
+
+    Each answer joins the first class whose representative (its first answer) it is graded
+    equal to, else founds a new one; an empty answer has no class (None). Where the comparison
+    is transitive this is exactly "same class <=> graded equal"; where it is not (docs/grading.md),
+    every member is graded equal to its class's representative. Ids count from 0 in order of
+    the classes' first arrival, so a prefix of the arrivals forms the same classes on its own.
+    """
+    reps: list[str] = []
+    known: dict[str, int] = {}
+    out: list[int | None] = []
+    for norm in norms:
+        if not norm:
+            out.append(None)
+            continue
+        if norm not in known:
+            mine = canons.get(norm)
+            known[norm] = next((i for i, rep in enumerate(reps) if same_answer(norm, mine, rep, canons.get(rep))),
+                               len(reps))
+            if known[norm] == len(reps):
+                reps.append(norm)
+        out.append(known[norm])
+    return out
+
+
 # ---------------------------------------------------------------- module-level helpers
 
 _default: Canonicalizer | None = None
@@ -191,36 +229,29 @@ def is_equivalent(
     if pred is None or gold is None:
         return False
     norm_pred, norm_gold = normalize(pred), normalize(gold)
-    if not norm_pred or not norm_gold:
-        return False
-    if norm_pred == norm_gold:
-        return True
+    if not norm_pred or not norm_gold or norm_pred == norm_gold:
+        return same_answer(norm_pred, None, norm_gold, None)
     future = _default_canonicalizer().resolve([norm_pred, norm_gold], timeout_s)
     try:
         canon_pred, canon_gold = future.result(timeout=2 * timeout_s + 30)
     except FutureTimeout:
         return False  # the pool is backed up behind other callers; count as not equivalent
-    return canons_equal(canon_pred, canon_gold)
+    return same_answer(norm_pred, canon_pred, norm_gold, canon_gold)
 
 
-def _key_of(norm: str, result: Canon) -> Hashable:
-    # An answer we cannot read still votes with its identical copies (exact normalised text).
-    return ("raw", norm) if result[0] == "fail" else canon_key(result)
+def classes_of(problems: Sequence[Sequence[str | None]], canonicalizer: Canonicalizer | None = None,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> list[list[int | None]]:
+    """`form_classes` of each problem's answers (each list in order of arrival); the distinct
+    answers of all problems are parsed once, in one pipelined batch through the pool."""
+    canonicalizer = canonicalizer or _default_canonicalizer()
+    norms = [[normalize(a) if a else "" for a in answers] for answers in problems]
+    distinct = list(dict.fromkeys(n for ns in norms for n in ns if n))
+    futures = {n: canonicalizer.resolve([n], timeout_s) for n in distinct}
+    canons = {n: f.result()[0] for n, f in futures.items()}
+    return [form_classes(ns, canons) for ns in norms]
 
 
-def answer_keys(answers: Iterable[str | None], timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Hashable | None]:
-    """`answer_key` of many answers; distinct answers are parsed once, pipelined through the pool."""
-    answers = list(answers)
-    norms = [normalize(a) if a else "" for a in answers]
-    canonicalizer = _default_canonicalizer()
-    futures = {n: canonicalizer.resolve([n], timeout_s) for n in dict.fromkeys(norms) if n}
-    keys: dict[str, Hashable] = {n: _key_of(n, f.result()[0]) for n, f in futures.items()}
-    return [keys[n] if n else None for n in norms]
-
-
-def answer_key(answer: str | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Hashable | None:
-    """Voting bucket of an extracted answer: equivalent answers (0.5, 1/2, \\frac{1}{2}) share it.
-
-    None means "no vote" (no answer or an empty one). Keys are cached per distinct answer.
-    """
-    return answer_keys([answer], timeout_s)[0]
+def answer_classes(answers: Sequence[str | None], timeout_s: float = DEFAULT_TIMEOUT_S) -> list[int | None]:
+    """Voting classes of one problem's extracted answers, in order of arrival (`form_classes`):
+    ``answer_classes(["1/2", "7", "0.5", None]) == [0, 1, 0, None]``."""
+    return classes_of([answers], timeout_s=timeout_s)[0]

@@ -81,25 +81,33 @@ def truncate_runoff(text: str) -> str:
 
 # ---------------------------------------------------------------- reading a stated value
 
-# Answer phrases. A bare "answer" counts only where it heads a line or follows "the": "we may
-# check our answer: $17 \cdot 44 = 748$" and "my answer is correct" state no answer; a bare
-# "final answer" only right before its answer ("before the final answer, 3 steps" states none).
+# Answer phrases. A bare "answer" counts only where it heads a line (before ":", "=" or maths:
+# "Answer $$ 9 $$") or follows "the": "we may check our answer: $17 \cdot 44 = 748$" and "my
+# answer is correct" state no answer; a bare "final answer" only right before its answer ("before
+# the final answer, 3 steps" states none).
 _PHRASE = re.compile(
     r"(?i:\bfinal\s+answer\b(?:\s*\*\*)?(?:[ \t]*(?:(?:is|would\s+be|will\s+be)\b[ \t]*:?|[:=])"
     r"|(?=[ \t*]*(?:\n|\$|\\[(\[a-z]|-?\d)))"  # a bare "Final Answer" heading its answer
     r"|\bthe\s+(?:correct\s+)?answer\s*(?:is|would\s+be|will\s+be)\b[ \t]*:?"
-    r"|(?m:^)[ \t]*(?:\*\*|#{1,3}[ \t]*)?answer(?:\s*\*\*)?[ \t]*[:=])"
+    r"|(?m:^)[ \t]*(?:\*\*|#{1,3}[ \t]*)?answer(?:\s*\*\*)?[ \t]*(?:[:=]|(?=\$|\\[(\[])))"
     r"|####(?=[ \t]*[-+$\\\d.])(?![ \t]*\d+[.)][ \t]+[A-Za-z])"
     r"|(?im:^#{1,3}[ \t]*answer[ \t]*:?[ \t]*$)"
 )
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?](?=\s|$)|\n|I hope")
 # Where a stated value ends and a remark about it begins ("7.5 hours, which is 7 and a half").
-_CLAUSE = re.compile(r",?\s+(?:which|i\.e\.|that is|because|since|so that)\b|,\s+(?:or|so)\s|\s\(|;")
+_CLAUSE = re.compile(r",?\s+(?:which|i\.e\.|that is|because|since|so that)\b|,\s+(?:or|so|but)\s|\s\(|;")
 _COPULA = re.compile(r"\s(?:is|are|equals|equal to|was|will be|would be)\s+")
 _CONCLUSION = re.compile(
     r"(?:^|(?<=[.!?:]\s)|(?<=[.!?:]\s\s)|(?<=\n))[ \t]*(?:\*\*)?(?i:therefore|thus|hence|so|finally|in conclusion"
     r"|in total|altogether|overall|in summary|as a result|consequently)\b,?\s"
+    # After a display or span with no full stop of its own, only a capital opens a new sentence.
+    r"|(?<=\$\s|\]\s)(?:Therefore|Thus|Hence|So|Finally|In conclusion|In total|Altogether|Overall|In summary"
+    r"|As a result|Consequently)\b,?\s"
 )
+# A math span left open (what is left of a sentence once its closed spans are masked); "$5" is money.
+_UNCLOSED = re.compile(r"(?<!\\)\$(?!\d)|\\[\[(]")
+# The Llama-3 evaluation format's last sentence, after the one stating the answer.
+_HOPE_SENTENCE = re.compile(r"\s*I hope it is correct\.?\s*$")
 # The format a prompt shows, copied with no answer in it: "\boxed{answer}", "[answer]", "...".
 _PLACEHOLDER = re.compile(r"(?i)\s*(?:\\(?:boxed|Box|fbox|text)\s*\{)?\s*\[?\s*(?:your\s+|the\s+|final\s+)?"
                           r"answer\s*\]?\s*\}?\s*|\s*(?:\.\.\.|\?)?\s*")
@@ -171,7 +179,10 @@ def _read_after(text: str, start: int, rules: DatasetRules) -> str | None:
     if span is not None:
         return clean_number(span[1]) if rules.numeric else span[1] or None
     m = _SENTENCE_END.search(head)
-    return _value(head[: m.start()] if m else head, rules)
+    statement = head[: m.start()] if m else head
+    # "Final Answer: Jane started growing Sphere 3 hours ago": the one number the sentence states.
+    stated = _CLAUSE.split(statement, 1)[0]
+    return _value(statement, rules) or (None if spans(stated) else clean_number(stated))
 
 
 def _stated_box(text: str, rules: DatasetRules) -> tuple[int, str] | None:
@@ -200,7 +211,7 @@ def _mask_spans(text: str) -> str:
 
 def _closing_statement(text: str, rules: DatasetRules) -> str | None:
     """The value of the last sentence, when it opens with a conclusion word and states one."""
-    text = text.rstrip()
+    text = _HOPE_SENTENCE.sub("", text).rstrip()
     last = None
     for last in _CONCLUSION.finditer(text, max(0, len(text) - 800)):
         pass
@@ -215,9 +226,14 @@ def _closing_statement(text: str, rules: DatasetRules) -> str | None:
         return None  # cut off mid-sentence, as a truncated sample is
     if _SENTENCE_END.search(shape):
         return None  # the conclusion word opens an earlier sentence, not the last one
+    if not rules.numeric and _UNCLOSED.search(shape):
+        return None  # maths opened and never closed: cut off, not a statement
     sentence = sentence[: len(shape)]
     if not rules.numeric and not spans(sentence):
-        return clean_number(sentence)  # "So the largest n is 34."
+        # "So the largest n is 34."; "Thus the probability is 2/3.": the value after its last "is".
+        parts = _COPULA.split(sentence)
+        plain = len(parts) > 1 and "$" not in parts[-1]
+        return clean_number(sentence) or (_value(parts[-1], rules) if plain else None)
     return _value(sentence, rules)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from harness.grading.compare import Canon
-from harness.grading.equivalence import DEFAULT_TIMEOUT_S, Canonicalizer, when_all, canons_equal
+from harness.grading.equivalence import DEFAULT_TIMEOUT_S, Canonicalizer, classes_of, same_answer, when_all
 from harness.grading.extraction import check_dataset, check_mode, extract_answer
 from harness.grading.normalization import normalize
 
@@ -48,12 +48,12 @@ class Grader:
         norm_pred = normalize(pred) if pred else ""
         norm_gold = normalize(gold) if gold else ""
         if not norm_pred or not norm_gold or norm_pred == norm_gold:
-            correct = bool(norm_pred) and norm_pred == norm_gold
+            correct = same_answer(norm_pred, None, norm_gold, None)
             self._count(pred if norm_pred else None, correct)
             return pred, correct
         canon_pred, canon_gold = self._canon.lookup(norm_pred), self._canon.lookup(norm_gold)
         if canon_pred is not None and canon_gold is not None:
-            correct = canons_equal(canon_pred, canon_gold)
+            correct = same_answer(norm_pred, canon_pred, norm_gold, canon_gold)
             self._count(pred, correct, canon_pred, canon_gold)
             return pred, correct
         # Separate tasks: a prediction that times out must not take the gold answer down with it.
@@ -62,7 +62,7 @@ class Grader:
 
         def finish() -> None:
             canon_pred, canon_gold = futures[0].result()[0], futures[1].result()[0]
-            correct = canons_equal(canon_pred, canon_gold)
+            correct = same_answer(norm_pred, canon_pred, norm_gold, canon_gold)
             self._count(pred, correct, canon_pred, canon_gold)
             if out.set_running_or_notify_cancel():  # the runner cancels samples of dropped problems
                 out.set_result((pred, correct))
@@ -84,6 +84,11 @@ class Grader:
             raise ValueError(f"{len(texts)} texts but {len(golds)} gold answers")
         results = [self._grade(t, g) for t, g in zip(texts, golds)]
         return [r.result() if isinstance(r, Future) else r for r in results]
+
+    def classes(self, problems: Sequence[Sequence[str | None]]) -> list[list[int | None]]:
+        """Voting classes of each problem's extracted answers (in order of arrival), by the
+        comparison that grades them (`harness.grading.equivalence.form_classes`)."""
+        return classes_of(problems, self._canon, self.timeout_s)
 
     def close(self) -> None:
         """Drop this grader's cache; the shared pool stays up for the rest of the process."""

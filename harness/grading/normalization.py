@@ -15,7 +15,7 @@ _UNICODE = str.maketrans({"−": "-", "–": "-", "×": r"\times ", "·": r"\cdo
                           "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "°": ""})
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SUBS = [
-    (re.compile(r"(?<=\d)\{,\}(?=\d)"), ","),  # 14{,}916: a thousands separator as LaTeX writes it
+    (re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)"), ","),  # 14{,}916: a thousands separator as LaTeX writes it
     (re.compile(r"\\[dtc]frac(?![a-zA-Z])"), r"\\frac"),
     (re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?:\.|(?![a-zA-Z]))"), ""),
     (re.compile(r"\\(?:displaystyle|textstyle|quad|qquad)(?![a-zA-Z])"), " "),
@@ -33,10 +33,18 @@ _SUBS = [
     (re.compile(r"\\(?:geq|geqslant|ge)(?![a-zA-Z])|>="), r"\\ge "),
     (re.compile(r"\\lt(?![a-zA-Z])"), "<"),
     (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
-    (re.compile(r"\s*\\text\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+"), ", "),
+    (re.compile(r"!="), r"\\neq "),
+    # Several answers joined by "and" / "or" / ";" form a list: "6 \text{ and } 8", "(11,7)or(7,11)".
+    (re.compile(r"\s*\\text\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+|(?<=[)\]])\s*(?:and|or)\s*(?=[(\[])|;"),
+     ", "),
+    # A matrix written as an array in brackets: \left[\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}\right].
+    (re.compile(r"[(\[]\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*[)\]]", re.DOTALL),
+     r"\\begin{pmatrix}\1\\end{pmatrix}"),
 ]
 # A unit after the number: "\text{ cm}^2", "\mbox{inches}", "5 dollars", "3 square feet".
 _TEXT_UNIT = re.compile(r"\\text\{[^{}]*\}(?:\^\{?\d\}?)?\s*$")
+# An answer that ends in a percent: "10\%", "10%", "10 percent", "10 \text{percent}".
+_PERCENT = re.compile(r"(?:\\?%|(?<![a-zA-Z])(?:\\text\{\s*)?percent\s*\}?)\s*\.?\s*$")
 _WORD_UNIT = re.compile(r"(?<=[\d}).])\s+[a-zA-Z]{2,}\.?(?:\s+[a-zA-Z]{2,}\.?)*(?:\^\{?\d\}?)?\s*$")
 
 
@@ -76,6 +84,7 @@ def normalize(answer: str) -> str:
         return s  # canon() rejects it; do not spend regex time on it
     # A stray trailing backslash ("185\\") or row break is no part of the answer.
     s = _unwrap_delims(_undouble_escapes(s).rstrip("\\").strip())
+    percent = _PERCENT.search(s) is not None
     for pattern, repl in _SUBS:
         s = pattern.sub(repl, s)
     s = s.strip().rstrip(".").strip()
@@ -85,4 +94,6 @@ def normalize(answer: str) -> str:
         if not t or t == s or t.endswith(("=", "\\")):
             break
         s = t
-    return _squeeze_spaces(s.rstrip(".").strip())
+    s = _squeeze_spaces(s.rstrip(".").strip())
+    # A closing percent sign survives as one "%" suffix: the canon reads "10%" as 10 and as 0.1.
+    return s + "%" if percent and s else s

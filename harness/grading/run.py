@@ -1,9 +1,14 @@
 """Grading a run directory, and its CLI: ``python -m harness.grading RUN [--regrade]``.
 
-Records are read and written through `harness.store` only: an atomic rewrite of
-trajectories.jsonl, then ``grader`` in run.json. A grading interrupted between the two leaves
-the old ``grader`` on new grades, which the next call refuses until ``--regrade`` finishes it. The rules come from the run's own config (``data.grader``, ``runner.extraction``, strict
-when absent), so a run made before extraction modes existed is graded strict.
+Grading fills each sample's ``pred`` and ``correct``, then its voting class (``answer_class``,
+formed by the same comparison among its problem's answers), then audits the grades against
+Math-Verify (`harness.grading.audit`, unless the run's ``runner.audit`` is false). Records are
+read and written through `harness.store` only: an atomic rewrite of trajectories.jsonl, the
+audit's grader_audit.jsonl, then ``grader`` and ``audit`` in run.json. A grading interrupted
+between them leaves the old ``grader`` on new grades, which the next call refuses until
+``--regrade`` finishes it. The rules come from the run's own config (``data.grader``,
+``runner.extraction``, strict when absent), so a run made before extraction modes existed is
+graded strict.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.grading.audit import audit_records
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S
 from harness.grading.extraction import check_dataset
 from harness.grading.grader import Grader
 from harness.grading.version import GRADER_VERSION, grader_info
-from harness.store import TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories, update_run_json
+from harness.store import (AUDIT_FILE, TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories,
+                           update_run_json, write_grader_audit)
 from harness.summary import refresh_summary
 
 # What a run.json without a ``grader`` entry was graded by: the grader before versions existed.
@@ -43,11 +50,23 @@ def _rules_of(config: dict[str, Any]) -> tuple[str, str]:
     return dataset, (config.get("runner") or {}).get("extraction", "strict")
 
 
+def _classes(records: list[TrajectoryRecord], grader: Grader) -> dict[tuple[str, int], int | None]:
+    """Each sample's voting class among its problem's samples, in order of finish."""
+    by_problem: dict[str, list[TrajectoryRecord]] = {}
+    for r in sorted(records, key=lambda r: (r.t_end_s, r.sample_idx)):
+        by_problem.setdefault(r.problem_id, []).append(r)
+    groups = list(by_problem.values())
+    classes = grader.classes([[r.pred for r in group] for group in groups])
+    return {(r.problem_id, r.sample_idx): c for group, ids in zip(groups, classes) for r, c in zip(group, ids)}
+
+
 def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
-                  data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Grade the samples of a run with today's rules (all of them if `regrade`, else the ungraded)."""
+                  data_dir: str | Path | None = None, grader: Grader | None = None) -> dict[str, Any]:
+    """Grade the samples of a run with today's rules (all of them if `regrade`, else the ungraded),
+    form their voting classes and audit the grades; `grader` (closed by its owner) keeps its cache."""
     start = time.monotonic()
-    config = read_run_json(run_dir).get("config", {})
+    meta = read_run_json(run_dir)
+    config = meta.get("config", {})
     dataset, extraction = _rules_of(config)
     info = grader_info(extraction)
     data_cfg = dict(config.get("data", {}))
@@ -56,30 +75,48 @@ def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeo
     golds = importlib.import_module("harness.data").load_gold(data_cfg)
     records = read_trajectories(run_dir)
     todo = [r for r in records if (regrade or r.correct is None) and r.problem_id in golds]
-    with Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction) as grader:
+    mine = grader is None
+    grader = grader or Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction)
+    try:
         futures = [grader.submit(r.text, golds[r.problem_id]) for r in todo]
         grades = {(r.problem_id, r.sample_idx): f.result() for r, f in zip(todo, futures)}
-    changed = sum((r.pred, r.correct) != grades[(r.problem_id, r.sample_idx)] for r in todo if r.correct is not None)
+        changed = sum((r.pred, r.correct) != grades[(r.problem_id, r.sample_idx)] for r in todo
+                      if r.correct is not None)
+        for r in todo:
+            r.pred, r.correct = grades[(r.problem_id, r.sample_idx)]
+        classes = _classes(records, grader)
+        stats = dict(grader.stats)
+    finally:
+        if mine:
+            grader.close()
+    reclassed = any(r.answer_class != classes[(r.problem_id, r.sample_idx)] for r in records)
 
     def fill(current: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
         for record in current:
-            grade = grades.get((record.problem_id, record.sample_idx))
-            if grade is not None:
-                record.pred, record.correct = grade
+            key = (record.problem_id, record.sample_idx)
+            if key in grades:
+                record.pred, record.correct = grades[key]
+            record.answer_class = classes.get(key)
         return current
 
-    if todo:
+    if todo or reclassed:
         rewrite_trajectories(run_dir, fill)
-    update_run_json(run_dir, grader=info)
-    with_answer = sum(g[0] is not None for g in grades.values())
+    audit = meta.get("audit")
+    if not (config.get("runner") or {}).get("audit", True):
+        audit = None
+        write_grader_audit(run_dir, None)
+    elif todo or reclassed or not audit or meta.get("grader") != info or not (Path(run_dir) / AUDIT_FILE).exists():
+        audit, rows = audit_records(records, golds, workers, timeout_s)
+        write_grader_audit(run_dir, rows)
+    update_run_json(run_dir, grader=info, audit=audit)
     return {
         "records": len(records), "graded": len(todo), "changed": changed,
-        "already_graded": 0 if regrade else sum(r.correct is not None for r in records),
+        "already_graded": 0 if regrade else sum(r.correct is not None for r in records) - len(todo),
         "no_gold": sum(r.problem_id not in golds for r in records),
-        "with_answer": with_answer, "correct": sum(g[1] for g in grades.values()),
-        **{k: v for k, v in grader.stats.items() if k in ("timeouts", "crashes", "parse_failures")},
-        "correct_total": sum(bool(grades.get((r.problem_id, r.sample_idx), (None, r.correct))[1]) for r in records),
-        "grader": info, "seconds": round(time.monotonic() - start, 2),
+        "with_answer": sum(g[0] is not None for g in grades.values()), "correct": sum(g[1] for g in grades.values()),
+        **{k: v for k, v in stats.items() if k in ("timeouts", "crashes", "parse_failures")},
+        "correct_total": sum(bool(r.correct) for r in records),
+        "grader": info, "audit": audit, "seconds": round(time.monotonic() - start, 2),
     }
 
 
@@ -110,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m harness.grading",
         description="Grade a run: fill `pred` and `correct` in results/<run>/trajectories.jsonl for every "
         "sample not graded yet, or with --regrade for every sample, by today's rules (the run's data.grader "
-        f"and runner.extraction; grader version {GRADER_VERSION}), and record the grader in run.json. "
+        f"and runner.extraction; grader version {GRADER_VERSION}), form each problem's voting classes "
+        "(`answer_class`), audit the grades against Math-Verify (run.json `audit`, the disagreements in "
+        "grader_audit.jsonl; off where the run's runner.audit is false), and record the grader in run.json. "
         "Safe to interrupt and rerun. Prints a JSON summary.",
     )
     parser.add_argument("run_dir", type=Path, help="run directory holding run.json and trajectories.jsonl")

@@ -8,8 +8,10 @@ from harness.grading.extraction import check_mode
 
 # Bump whenever a rule changes what a sample grades to (extraction, normalisation, equivalence).
 # 1: the grader before versions were recorded (a run.json without ``grader`` was graded by it);
-# 2: explicit answers only by default (runner.extraction=strict), labelled answers, long decimals.
-GRADER_VERSION = 2
+# 2: explicit answers only by default (runner.extraction=strict), labelled answers, long decimals;
+# 3: voting classes formed by the grading comparison itself (answer_class), the Math-Verify audit,
+#    and the formats of issue 18 (an answer phrase before display maths, array matrices, ...).
+GRADER_VERSION = 3
 
 
 def grader_info(extraction: str = "strict") -> dict[str, Any]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness import selection as sel
+from harness import subsets
 from harness.report.runs import Run
 from harness.summary import answer_rates
 
@@ -24,9 +25,12 @@ def x_curve(run: Run, method: str, xs: np.ndarray, key: sel.KeyFn | None, x: str
 
 
 def k_curve(run: Run, method: str, ks: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
-    st = run.steps(method, key)
-    per_problem = sel.pass_at_ks(st, ks) if method == "coverage" else sel.at_k(st, ks)
-    return sel.mean_ci(per_problem, N_BOOT, SEED, LEVEL)
+    """Mean, band and standard error of ``method`` on k-subsets of each problem's samples
+    (`harness.subsets`); the error is that of the subset sampling (0 where exact), the band the
+    bootstrap over problems."""
+    per_problem, var = subsets.at_k(run.arrivals(method, key), method, ks, seed=SEED)
+    se = np.sqrt(var.sum(axis=0)) / max(len(per_problem), 1)
+    return (*sel.mean_ci(per_problem, N_BOOT, SEED, LEVEL), se)
 
 
 def methods_of(runs: list[Run]) -> list[str]:
@@ -53,7 +57,8 @@ def k_grid(kmax: int) -> np.ndarray:
 
 def series(runs: list[Run], axis: str, key: sel.KeyFn | None) -> pd.DataFrame:
     """One row per (method, run, x) of a dataset's figure: x is seconds ("time"), a cumulative
-    cost per problem (COST_AXES) or the sample count k ("k")."""
+    cost per problem (COST_AXES) or the sample count k ("k"); ``se`` is the standard error of
+    the subset sampling on the k axis (0 where exact, and on the other axes)."""
     rows = []
     grid = None if axis == "k" else x_grid(runs, axis, key)
     for m in methods_of(runs):
@@ -62,14 +67,15 @@ def series(runs: list[Run], axis: str, key: sel.KeyFn | None) -> pd.DataFrame:
                 continue
             if axis == "k":
                 xs = k_grid(max(int(r.steps("coverage", key).count.max()), 1))
-                mean, lo, hi = k_curve(r, m, xs, key)
+                mean, lo, hi, se = k_curve(r, m, xs, key)
             else:
                 end = x_end(r, axis, key)
                 xs = np.append(grid[grid < end], end)
                 mean, lo, hi = x_curve(r, m, xs, key, axis)
+                se = np.zeros(len(xs))  # arrivals are read, not sampled
             rows += [{"method": m, "label": r.label, "run": r.name, "engine": r.engine, "x": x, "accuracy": a,
-                      "ci_low": low, "ci_high": high} for x, a, low, high in zip(xs, mean, lo, hi)]
-    return pd.DataFrame(rows, columns=["method", "label", "run", "engine", "x", "accuracy", "ci_low", "ci_high"])
+                      "ci_low": low, "ci_high": high, "se": e} for x, a, low, high, e in zip(xs, mean, lo, hi, se)]
+    return pd.DataFrame(rows, columns=["method", "label", "run", "engine", "x", "accuracy", "ci_low", "ci_high", "se"])
 
 
 def summary_times(budget_s: float) -> list[float]:

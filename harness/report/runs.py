@@ -40,6 +40,7 @@ class Run:
     samples: pd.DataFrame
     label: str = ""
     _steps: dict[tuple[str, str], sel.Steps] = field(default_factory=dict, repr=False)
+    _arrivals: dict[str, sel.Arrivals] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -146,6 +147,14 @@ class Run:
                                                  reward_time=self.reward_time, cost=None if x == "time" else x)
         return self._steps[(method, x)]
 
+    def arrivals(self, method: str, key: sel.KeyFn | None) -> sel.Arrivals:
+        """The samples ``method`` reads within the budget, in order of arrival (for the k axis)."""
+        if method not in self._arrivals:
+            self._arrivals[method] = sel.arrivals(self.samples, method, budget_s=self.budget_s, key=key,
+                                                  problem_ids=list(self.problems["problem_id"]),
+                                                  reward_time=self.reward_time)
+        return self._arrivals[method]
+
 
 def find_run_dirs(paths: Sequence[Path]) -> list[Path]:
     """Run directories given directly or found anywhere below the given folders."""
@@ -210,10 +219,22 @@ def merge_shards(runs: list[Run], partial: bool = False) -> list[Run]:
         members.sort(key=lambda r: _shard(r) or (0, 0))
         status = {r.meta.get("status", "?") for r in members}
         meta = dict(members[0].meta, status=status.pop() if len(status) == 1 else "mixed")
+        if all("audit" in r.meta for r in members):
+            meta["audit"] = merge_audits([r.meta["audit"] for r in members])
         merged.append(Run([r.dirs[0] for r in members], meta,
                           pd.concat([r.problems for r in members], ignore_index=True),
                           pd.concat([r.samples for r in members], ignore_index=True)))
     return merged
+
+
+def merge_audits(audits: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The grader audit of shards taken together (None unless every shard was audited)."""
+    if not audits or any(not a for a in audits):
+        return None
+    total = {k: sum(a[k] for a in audits) for k in ("samples", "disagreements", "only_ours_correct",
+                                                   "only_math_verify_correct")}
+    agreement = round(1 - total["disagreements"] / total["samples"], 4) if total["samples"] else None
+    return {"by": audits[0]["by"], **total, "agreement": agreement}
 
 
 def label_runs(runs: list[Run]) -> None:

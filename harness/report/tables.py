@@ -72,6 +72,20 @@ def _num(v: float) -> str:
     return "–" if math.isnan(v) else f"{v:.3g}"
 
 
+def audit_line(meta: dict) -> str:
+    """What the grader audit of a run found, in one line (harness.grading.audit)."""
+    if "audit" not in meta:
+        return "not audited (graded before grader version 3)"
+    audit = meta["audit"]
+    if not audit:
+        return "not audited (runner.audit=false)"
+    if not audit["samples"]:
+        return f"nothing to audit ({audit['by']})"
+    return (f"{100 * audit['agreement']:.1f}% of {audit['samples']} samples graded alike by {audit['by']}; "
+            f"{audit['disagreements']} disagree ({audit['only_ours_correct']} correct only by this grader, "
+            f"{audit['only_math_verify_correct']} only by Math-Verify)")
+
+
 def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame,
                      warnings: dict[str, str | None]) -> str:
     lines = ["# Results summary", "",
@@ -119,4 +133,9 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
                      f"{_num(s['bytes_per_token'])} | "
                      f"{s['samples_per_s']:.2f} | {s['tokens_per_s']:.1f} | {s['concurrency']:g} | "
                      f"{', '.join(str(d) for d in r.dirs)} |")
+    lines += ["", "## Grader audit", "",
+              "Math-Verify's own pipeline (parse and verify, on each sample's text and the gold answer) grades "
+              "the same samples after the run; each run directory's `grader_audit.jsonl` lists every "
+              "disagreement (problem, sample, both answers, both verdicts). docs/grading.md, \"Grader audit\".", ""]
+    lines += [f"- {r.label} ({', '.join(str(d) for d in r.dirs)}): {audit_line(r.meta)}" for r in runs]
     return "\n".join(lines) + "\n"

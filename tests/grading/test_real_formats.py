@@ -32,6 +32,9 @@ SMOL_ALGEBRA = (
     "Now, I will multiply both sides by $x^2-1$ to get rid of the denominator, which gives:\n\n"
     "$\\frac{x+3}{x-2} = \\frac{x+1}{x-2}$\n\nSo, the final answer is:\n\n$\\boxed{answer}$\n\n"
     "Therefore, the final answer is: $\\boxed{answer}$")
+SMOL_HOUSE = (  # a number in a remark after "The final answer is", not the answer (issue 18's CPU run)
+    "Step 2: Determine the final answer by multiplying the original house's value by 1.50 (1.50 to the power of "
+    "50).\n\nThe final answer is the same as the previous step, but with a 50% increase in the house's value.")
 FORMATS: dict[str, list[tuple[str, str, str, bool]]] = {
     "llama3_evaluation_format": [
         ("math", LLAMA + "Therefore, the final answer is: $\\boxed{\\frac{14}{3}}$. I hope it is correct.",
@@ -112,6 +115,8 @@ FORMATS: dict[str, list[tuple[str, str, str, bool]]] = {
         ("math", SMOL_POLAR, r"\left( 3, \frac{\pi}{2} \right)", False),
         ("math", SMOL_POLAR, r"\left(\frac12, \frac12\right)", True),
         ("math", SMOL_ALGEBRA, r"\frac{14}{3}", False),
+        ("gsm8k", SMOL_HOUSE, "50", False),
+        ("math", SMOL_HOUSE, "50", False),
     ],
 }
 
