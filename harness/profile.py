@@ -27,6 +27,7 @@ from typing import Any
 from harness.backends import Backend
 from harness.config import Dtype, HarnessConfig, register, to_harness_config
 from harness.data import Problem, build_messages, load_problems
+from harness.errors import USAGE_EXIT, UserError
 from harness.runner import problem_seed, run_problem
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -131,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = load_problems(cfg.data)
         variants = [load_variant(cfg, dtype, problems, max(args.concurrency))
                     for dtype in args.dtypes or [str(cfg.model.dtype)]]
-    except (ValueError, ImportError, FileNotFoundError) as err:  # what the harness itself says in one line
+    except UserError as err:  # bad input: one line; anything else keeps its traceback
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     rows = []
     for concurrency in args.concurrency:
         for v in variants:

@@ -3,8 +3,9 @@
 The only module that writes a run's files. Records are typed (``TrajectoryRecord``,
 ``ProblemRecord``); on disk they are one JSON object per line. Trajectories are appended and
 flushed per sample, so a kill loses at most the line being written. A problem counts as done
-only once its line in problems.jsonl is written, after all its samples; on resume the
-trajectories of unfinished problems are dropped and those problems redone.
+only once its line in problems.jsonl is written, after all its samples are synced to disk (one
+fsync per problem, so a node crash cannot leave a done problem with samples missing); on resume
+the trajectories of unfinished problems are dropped and those problems redone.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.config import under, unmeasured_keys
+from harness.errors import UserError
 from harness.jsonl import read_jsonl as read_rows
 from harness.jsonl import write_jsonl_atomic
 
 RUN_FILE, PROBLEMS_FILE, TRAJECTORIES_FILE = "run.json", "problems.jsonl", "trajectories.jsonl"
-# Config keys that may change between a run and its resume without changing what it measures.
-RESUME_FREE_KEYS = {"run", "data.limit", "data.dir", "runner.threads", "runner.progress", "runner.grade",
-                    "runner.grade_workers", "runner.grade_timeout_s", "runner.warmup"}
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     pass
 
 
@@ -135,8 +135,12 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], free: Iterable[str] = ()) 
     """Dotted keys whose values differ between two configs, except those at or under ``free``."""
     fa, fb = flatten(a), flatten(b)
     free = tuple(free)
-    return sorted(k for k in fa.keys() | fb.keys()
-                  if fa.get(k) != fb.get(k) and not any(k == f or k.startswith(f + ".") for f in free))
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k) and not under(k, free))
+
+
+def measured_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Keys that change what is measured (``harness.config.is_measured``) and differ between two configs."""
+    return config_diff(a, b, unmeasured_keys())
 
 
 class RunStore:
@@ -155,7 +159,7 @@ class RunStore:
 
     def _prepare_resume(self, config: dict[str, Any]) -> None:
         self.meta = read_run_json(self.dir)
-        diff = config_diff(self.meta.get("config", {}), config, RESUME_FREE_KEYS)
+        diff = measured_diff(self.meta.get("config", {}), config)
         if diff:
             raise StoreError(f"cannot resume {self.dir}: config differs in {', '.join(diff)}; "
                              "rerun with the original values or start a new run directory")
@@ -175,7 +179,9 @@ class RunStore:
         self._trajectories.flush()
 
     def finish_problem(self, record: ProblemRecord) -> None:
-        """Mark a problem done; its samples are already flushed, so the line comes after them."""
+        """Mark a problem done: its samples are synced to disk first (once per problem), so after a
+        crash a problem with a line in problems.jsonl has every one of its samples."""
+        os.fsync(self._trajectories.fileno())  # append_trajectory flushed them: the kernel has them
         self._problems.write(json.dumps(dataclasses.asdict(record)) + "\n")
         self._problems.flush()
         os.fsync(self._problems.fileno())

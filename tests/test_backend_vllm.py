@@ -10,6 +10,7 @@ from conftest import ROOT, harness_cmd
 
 from harness.backends.vllm import VLLMBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import UserError
 from harness.models import resolve
 from harness.store import read_jsonl, read_run
 
@@ -42,7 +43,7 @@ def make_backend(path, options=None, concurrency=4, max_new_tokens=24, **samplin
 
 
 def test_unknown_option_names_the_valid_ones():
-    with pytest.raises(ValueError, match="max_num_seq unknown to backend=vllm: valid keys are .*max_num_seqs"):
+    with pytest.raises(UserError, match="max_num_seq unknown to backend=vllm: valid keys are .*max_num_seqs"):
         make_backend("builtin:tiny_llama", options={"max_num_seq": 4})
 
 
@@ -179,7 +180,7 @@ def test_concurrency_is_capped_by_the_kv_cache(tiny_llama):
         info = json.loads(json.dumps(b.describe()))
         assert info["kv_cache_tokens"] == 512 and info["max_num_seqs"] == 8
         assert b.max_concurrency(200) == 3
-        with pytest.raises(ValueError, match="max_model_len"):
+        with pytest.raises(UserError, match="max_model_len"):
             b.max_concurrency(240)
     finally:
         b.close()

@@ -5,6 +5,7 @@ import pytest
 from harness.backends import backend_class
 from harness.backends.base import Backend
 from harness.config import ModelConfig, RunnerConfig
+from harness.errors import UserError
 
 
 class Sized(Backend):
@@ -31,5 +32,5 @@ def test_concurrency_is_as_many_as_fit_within_config(runner, fits, expected):
 
 
 def test_unknown_backend_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown backend 'tensorrt': choose one of engine, hf, mamba, vllm \(model.backend=<name>\)"):
+    with pytest.raises(UserError, match=r"unknown backend 'tensorrt': choose one of engine, hf, mamba, vllm \(model.backend=<name>\)"):
         backend_class("tensorrt")

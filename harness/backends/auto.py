@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from harness.backends import Backend, backend_class
 from harness.config import BackendName, HarnessConfig, ModelConfig
+from harness.errors import UserError
 
 MAMBA_IN_LLAMA = "mamba_in_llama"
 
@@ -39,7 +40,7 @@ class BackendChoice:
 
 
 def choose_backend(requested: str, facts: Facts) -> BackendChoice:
-    """The backend for ``model.backend=requested`` given ``facts``; ValueError where none fits."""
+    """The backend for ``model.backend=requested`` given ``facts``; UserError where none fits."""
     arch, gpu = facts.architecture, "CUDA" if facts.cuda else "no CUDA device"
     if requested == BackendName.auto:
         if arch == MAMBA_IN_LLAMA:
@@ -56,14 +57,14 @@ def choose_backend(requested: str, facts: Facts) -> BackendChoice:
             return BackendChoice("mamba", "slot: the slot engine, through the mamba backend for a MambaInLlama checkpoint")
         if arch == "llama":
             return BackendChoice("engine", "slot: the slot engine, through the engine backend for a llama")
-        raise ValueError(f"model.backend=slot runs llama and MambaInLlama models on the slot engine; this model is "
+        raise UserError(f"model.backend=slot runs llama and MambaInLlama models on the slot engine; this model is "
                          f"{arch}: use model.backend=auto")
     if (arch == MAMBA_IN_LLAMA) != (requested == BackendName.mamba):
         fix = "mamba" if arch == MAMBA_IN_LLAMA else "auto"
-        raise ValueError(f"model.backend={requested} cannot run this model ({arch}; MambaInLlama checkpoints run "
+        raise UserError(f"model.backend={requested} cannot run this model ({arch}; MambaInLlama checkpoints run "
                          f"on mamba only): use model.backend={fix}")
     if requested == BackendName.engine and arch != "llama":
-        raise ValueError(f"model.backend=engine runs llama models, this one is {arch}: use model.backend=auto")
+        raise UserError(f"model.backend=engine runs llama models, this one is {arch}: use model.backend=auto")
     return BackendChoice(str(requested), f"model.backend={requested} as configured")
 
 

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.config import ModelConfig, RunnerConfig, SamplingConfig, check_ranges
+from harness.errors import UserError
 from harness.session import Session
 
 
@@ -29,13 +30,15 @@ def parse_options(options_type: type, options: dict[str, Any], backend: str) -> 
     valid = [f.name for f in dataclasses.fields(options_type)]
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(f"model.options {', '.join(unknown)} unknown to backend={backend}: valid keys are "
+        raise UserError(f"model.options {', '.join(unknown)} unknown to backend={backend}: valid keys are "
                          f"{', '.join(valid) or 'none'}")
     try:
         typed = OmegaConf.merge(OmegaConf.structured(options_type), dict(options))
     except OmegaConfBaseException as err:
-        raise ValueError(f"model.options for backend={backend}: {str(err).splitlines()[0]}") from None
-    return OmegaConf.to_object(typed)
+        raise UserError(f"model.options for backend={backend}: {str(err).splitlines()[0]}") from None
+    parsed = OmegaConf.to_object(typed)
+    check_ranges(parsed, "model.options.")
+    return parsed
 
 
 class Backend(ABC):

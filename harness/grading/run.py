@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import USAGE_EXIT, UserError
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S
 from harness.grading.extraction import check_dataset
 from harness.grading.grader import Grader
@@ -27,7 +28,7 @@ from harness.summary import refresh_summary
 UNVERSIONED = {"version": 1}
 
 
-class GradeError(ValueError):
+class GradeError(UserError):
     pass
 
 
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
                             regrade=args.regrade)
-    except (ValueError, OSError) as err:  # StoreError, DataError, GradeError, a bad extraction mode
+    except UserError as err:  # StoreError, DataError, GradeError...; anything else keeps its traceback
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     print(json.dumps(summary))
     return 0

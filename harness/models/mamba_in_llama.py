@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from harness.errors import UserError
 from harness.models.mamba_config import HybridConfig, Layout
 from harness.models.mamba_model import MambaInLlamaForCausalLM
 
@@ -74,7 +75,7 @@ def local_dir(path: str, revision: str | None = None) -> Path:
     if Path(path).is_dir():
         return Path(path)
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path):
-        raise FileNotFoundError(f"model.path {path!r} is neither a local directory nor a hub id")
+        raise UserError(f"model.path {path!r} is neither a local directory nor a hub id")
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.bin", "tokenizer*", "*.jinja"]
@@ -89,7 +90,7 @@ def weight_files(directory: Path) -> list[Path]:
             return [directory / f for f in sorted(set(shards))]
     files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
     if not files:
-        raise FileNotFoundError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
+        raise UserError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
     return files
 
 
@@ -99,7 +100,7 @@ def read_checkpoint(directory: Path) -> tuple[HybridConfig, Layout, dict[str, Te
 
     for name in (CONFIG_FILE, MAMBA_CONFIG_FILE):
         if not (directory / name).exists():
-            raise FileNotFoundError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
+            raise UserError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
     tensors: dict[str, Tensor] = {}
     for file in weight_files(directory):
         tensors.update(load_file(file) if file.suffix == ".safetensors"
