@@ -58,6 +58,9 @@ class ProblemRecord:
     gen_tokens: int  # every token decoded for the problem, aborted samples' included
     wall_s: float
     prompt_tokens: int | None = None  # the rendered prompt's length; None in runs made before it was recorded
+    # Engine work on this problem's clock, by kind (allocations, graph_captures, preemptions: what
+    # the backend counts; {} where it counts none); none in a normal run. None: runs made before.
+    on_clock_events: dict[str, int] | None = None
 
 
 TRAJECTORY_FIELDS = tuple(f.name for f in dataclasses.fields(TrajectoryRecord))

@@ -65,8 +65,15 @@ class Backend(ABC):
         """Token ids of the chat-formatted prompt, ending where the assistant starts."""
 
     @abstractmethod
+    def capacity(self, prompt_tokens: int) -> int | None:
+        """How many samples of a prompt this long (plus ``max_new_tokens``) fit at once, measured
+        now (on a GPU, from its free memory with PyTorch's allocator cache emptied first); None
+        where memory is not the limit (CPU). A backend whose engine sizes itself for the longest
+        prompt (vLLM) starts it here, so this comes before the first session."""
+
     def max_concurrency(self, prompt_tokens: int) -> int:
-        """As many samples as fit at once for a prompt of this length (see ``choose_concurrency``)."""
+        """The concurrency for a run whose longest prompt is this long (see ``choose_concurrency``)."""
+        return self.choose_concurrency(self.capacity(prompt_tokens))
 
     def choose_concurrency(self, fits: int | None) -> int:
         """The run's concurrency from config and, on an accelerator, what fits in its memory.
@@ -85,7 +92,8 @@ class Backend(ABC):
         """Open a session with room for ``concurrency`` samples of this prompt."""
 
     def warmup(self, prompt_ids: list[int], concurrency: int, steps: int = 4) -> None:
-        """Run a few steps at full concurrency so lazy init and compilation are off the clock."""
+        """Run a few steps at full concurrency so lazy init, allocation for a prompt this long and
+        compilation (graph capture) are off the clock."""
         session = self.session(prompt_ids, concurrency)
         session.add(concurrency)
         for _ in range(steps):
@@ -97,6 +105,12 @@ class Backend(ABC):
     def reseed(self, seed: int) -> None:
         """Seed sampling before a problem, so a resumed or sharded run samples each problem
         from the same random stream as an unbroken run."""
+
+    def events(self) -> dict[str, int]:
+        """Running counts of engine work that must not fall inside a problem's clock (slot
+        allocations, CUDA-graph captures, preemptions...); the runner records, per problem, how
+        many happened on its clock. Empty: the backend has none to count."""
+        return {}
 
     def describe(self) -> dict[str, object]:
         """Backend facts for run.json (device, dtype, library versions...)."""

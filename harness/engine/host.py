@@ -78,6 +78,8 @@ class EngineHost:
         self.model, self.sampling, self.generator = model, sampling, generator
         self.max_new_tokens, self.options = max_new_tokens, options
         self.engine: SlotEngine | None = None
+        # Slot allocations and CUDA graphs captured so far (the runner counts those on a clock).
+        self.events = {"allocations": 0, "graph_captures": 0}
         self.split_k = use_triton(options.attention, model.device, "attention")
         self.attend = attend_split_k if self.split_k else attend_masked
         self.nucleus = nucleus_threshold if use_triton(options.top_p, model.device, "top_p") else None
@@ -110,6 +112,7 @@ class EngineHost:
         """How many slots fit in the GPU's free memory (plus the slots already held)."""
         max_len = self.max_len(prompt_tokens)
         held = self.model.state_bytes(self.engine.batch, self.engine.max_len) if self.engine else 0
+        torch.cuda.empty_cache()  # memory PyTorch caches but no tensor holds is free for the slots
         free, _ = torch.cuda.mem_get_info(self.model.device)
         # The prompt's prefill runs beside the slots: keep room for its activations.
         usable = self.options.gpu_memory_utilization * (free + held) - self.model.prefill_bytes(prompt_tokens)
@@ -124,6 +127,8 @@ class EngineHost:
             engine = self.engine = SlotEngine(
                 self.model, batch, self.max_len(prompt_tokens), self.max_new_tokens, self.sampling, self.generator,
                 self.cuda_graph, self.attend, self.attn_bucket, self.nucleus)
+            self.events["allocations"] += 1
+            self.events["graph_captures"] += len(engine.graphs)
         return engine
 
     @torch.inference_mode()
