@@ -265,3 +265,22 @@ def test_on_a_gpu_graphs_are_captured_in_warm_up_never_on_a_clock(tmp_path, data
     meta, problems, _ = read_run(tmp_path)
     assert meta["warmup_events"]["graph_captures"] > 0  # one graph per attention bucket of the longest slots
     assert all(e == {"allocations": 0, "graph_captures": 0} for e in problems.on_clock_events)
+
+
+def test_no_grader_exists_until_every_problem_is_done(tmp_path, data_dir, monkeypatch):
+    # Grading (and its process pool) never shares a problem's clock: the first Grader is made
+    # once the last problem's line is written.
+    from harness.grading import grader
+
+    made_after = []
+    init = grader.Grader.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made_after.append(len(read_run(tmp_path)[1]))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(grader.Grader, "__init__", counting_init)
+    Runner(config("model=tiny_llama", "data.limit=3", "sampling.max_new_tokens=24", "runner.threads=1",
+                  "runner.grade=true"), tmp_path).run()
+    meta, problems, trajectories = read_run(tmp_path)
+    assert made_after == [3] and len(problems) == 3 and trajectories.correct.notna().all() and meta["grader"]
