@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 import typing
 from dataclasses import dataclass, field
@@ -239,6 +240,9 @@ def _unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]
     return unknown
 
 
+_BOUNDS = {"ge": (">=", operator.ge), "gt": (">", operator.gt), "le": ("<=", operator.le)}
+
+
 def check_ranges(cfg: Any, prefix: str = "") -> None:
     """Every numeric setting of the config dataclass ``cfg`` against the range its field declares
     (metadata ``ge`` / ``gt`` / ``le``; None passes): ConfigError naming the first one out of range."""
@@ -247,14 +251,12 @@ def check_ranges(cfg: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(value):
             check_ranges(value, f"{prefix}{f.name}.")
             continue
-        rule = {k: f.metadata[k] for k in ("ge", "gt", "le") if k in f.metadata}
+        rule = {k: f.metadata[k] for k in _BOUNDS if k in f.metadata}
         if not rule or value is None:
             continue
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value) and all(
-            value >= bound if k == "ge" else value > bound if k == "gt" else value <= bound for k, bound in rule.items())
-        if not ok:
-            words = {"ge": ">=", "gt": ">", "le": "<="}
-            need = " and ".join(f"{words[k]} {bound:g}" for k, bound in rule.items())
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+        if not numeric or not all(_BOUNDS[k][1](value, bound) for k, bound in rule.items()):
+            need = " and ".join(f"{_BOUNDS[k][0]} {bound:g}" for k, bound in rule.items())
             raise ConfigError(f"{prefix}{f.name}={value} is out of range: it must be {need}")
 
 

@@ -21,10 +21,6 @@ DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
 # What the shards of one run differ in. Every measured key (harness.config.is_measured), the
 # concurrency they ran at and data.limit (shards partition the first `limit` problems) must agree.
 SHARD_KEY, LIMIT_KEY = "data.shard", "data.limit"
-
-
-def _shard_free_keys() -> list[str]:
-    return [SHARD_KEY, *(k for k in unmeasured_keys() if k != LIMIT_KEY)]
 # Engines by speed class: the slot engine (engine, mamba: static caches, CUDA-graph decode) and
 # vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
 SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba": "optimized", "hf": "plain"}
@@ -166,6 +162,10 @@ def read_runs(dirs: Sequence[Path]) -> list[Run]:
         meta, problems, samples = read_run(d)
         runs.append(Run([d], meta, problems, samples))
     return runs
+
+
+def _shard_free_keys() -> list[str]:
+    return [SHARD_KEY, *(k for k in unmeasured_keys() if k != LIMIT_KEY)]
 
 
 def _concurrency(run: Run) -> list[int]:
