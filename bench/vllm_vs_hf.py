@@ -37,6 +37,7 @@ def measure_config(overrides: list[str], budget_s: float) -> dict[str, object]:
     from harness.backends import backend_class
     from harness.data import build_messages, load_problems
     from harness.profile import compose_config, measure
+    from harness.runner import warmup_prompt
 
     cfg = compose_config(overrides)
     problems = load_problems(cfg.data)
@@ -44,11 +45,12 @@ def measure_config(overrides: list[str], budget_s: float) -> dict[str, object]:
     backend = backend_class(cfg.model.backend)(cfg.model, cfg.sampling, cfg.runner, max_new, cfg.seed)
     t0 = time.perf_counter()
     backend.load()
-    load_s = time.perf_counter() - t0
     prompts = [backend.render_prompt(build_messages(p, cfg.prompt)) for p in problems]
-    concurrency = backend.max_concurrency(max(len(p) for p in prompts))
+    longest = max(len(p) for p in prompts)
+    concurrency = backend.max_concurrency(longest)  # vLLM starts its engine here, sized for the longest prompt
+    load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    backend.warmup(prompts[0], concurrency)
+    backend.warmup(warmup_prompt(backend, cfg.prompt, longest), concurrency)
     warmup_s = time.perf_counter() - t0
     row = {"model": cfg.model.name, **measure(backend, problems, prompts, concurrency, budget_s, cfg.seed),
            "load_s": round(load_s, 1), "warmup_s": round(warmup_s, 1), **backend.describe()}

@@ -22,14 +22,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.config import register, to_harness_config
+from harness.errors import UserError, report_and_exit
 from harness.runlock import RunLocked, hold, refuse_if_held
 
 register()
 log = logging.getLogger("harness")
-
-# Errors a user can fix from the command line (bad budget, data, resume directory, missing
-# optional package...): shown as one line naming the fix, without a traceback.
-USER_ERRORS = (ValueError, ImportError, FileNotFoundError, RunLocked)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -42,7 +39,7 @@ def main(cfg: DictConfig) -> None:
     try:
         config = to_harness_config(cfg)
         if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
-            raise FileNotFoundError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
+            raise UserError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
         # One writer per run directory, for the whole run (harness/runlock.py); taken first, so a
         # second process is refused at once, before it loads anything or waits for a device.
         with hold(run_dir):
@@ -55,9 +52,8 @@ def main(cfg: DictConfig) -> None:
                 device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
             with device:
                 summary = runner.run()
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    except UserError as err:  # bad input: one line naming the fix; anything else keeps its traceback
+        report_and_exit(err)
     log.info("results in %s", run_dir)
     print(f"{run_dir}: {format_summary(summary)}")
     if hydra_cfg.mode == RunMode.RUN and config.run.report:
@@ -126,8 +122,7 @@ def _refuse_a_held_run_dir(argv: list[str]) -> None:
         try:
             refuse_if_held(run_dir)
         except RunLocked as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            report_and_exit(err)
 
 
 if __name__ == "__main__":

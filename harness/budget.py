@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from harness.errors import UserError
+
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # Units must appear largest first, each at most once: "1h30m" yes, "30m1h" no.
 _BUDGET = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?")
 
 
-class BudgetError(ValueError):
+class BudgetError(UserError):
     pass
 
 

@@ -10,13 +10,39 @@ checks them at composition and lists the valid names).
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
 import re
+import typing
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from harness.budget import parse_budget
+from harness.errors import UserError
+
+# What each key does to a measurement, declared once, on the fields below. A key is *measured*
+# (the default) when a change to it can change what a problem's clock records: the model and its
+# engine, the data and prompt, sampling, budget, seed, concurrency, threads (torch's CPU threads
+# set the decode speed), warm-up (without it the first problem pays for allocation), the
+# exclusive use of a device, grading rules. Such a key names a sweep's job directory and must
+# match on resume and across the shards of one run. A key declared ``measured=False`` changes
+# nothing a clock records: which problems run (data.limit), where files are (data.dir), whether
+# and how fast samples are graded and audited after the run (grading is off the clock), progress
+# bars, report options. Resume (harness.store), sweep directory names (overrides_tag here), the SLURM
+# launcher and the report's shard merge all read this declaration through ``unmeasured_keys``.
+UNMEASURED = {"measured": False}
+
+
+def setting(default: Any = MISSING, *, ge: float | None = None, gt: float | None = None,
+            le: float | None = None, measured: bool = True) -> Any:
+    """A field with its valid range (``ge``/``gt``: lower bound, ``le``: upper; checked at start) and
+    whether it changes what is measured (see ``UNMEASURED``)."""
+    bounds = {name: value for name, value in (("ge", ge), ("gt", gt), ("le", le)) if value is not None}
+    return field(default=default, metadata={**bounds, **({} if measured else UNMEASURED)})
 
 
 class BackendName(StrEnum):
@@ -106,7 +132,7 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     name: str = MISSING  # gsm8k | math500 | math, or a dataset of your own
-    dir: str = "${oc.env:HARNESS_DATA_DIR,data}"
+    dir: str = setting("${oc.env:HARNESS_DATA_DIR,data}", measured=False)
     file: str = "test.jsonl"
     grader: GraderName = MISSING  # which extraction / equivalence rules apply
     question_field: str = MISSING
@@ -114,9 +140,10 @@ class DataConfig:
     # Field holding a stable id; None: "<name>/<split>/<line index>".
     id_field: str | None = None
     answer_format: AnswerFormat = AnswerFormat.plain
-    limit: int | None = None
+    # The first ``limit`` problems; a resume may raise it to run more of them.
+    limit: int | None = setting(None, ge=1, measured=False)
     shard: str | None = None  # "i/n": every n-th problem starting at i (after limit)
-    max_new_tokens: int = 512
+    max_new_tokens: int = setting(512, ge=1)
 
 
 @dataclass
@@ -128,11 +155,11 @@ class PromptConfig:
 
 @dataclass
 class SamplingConfig:
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 0  # 0 = off; 1 is honoured as top-1 sampling, never a silent greedy switch
+    temperature: float = setting(0.8, ge=0)  # 0: greedy
+    top_p: float = setting(0.95, gt=0, le=1)
+    top_k: int = setting(0, ge=0)  # 0 = off; 1 is honoured as top-1 sampling, never a silent greedy switch
     # None: the dataset's default (512 GSM8K, 1024 MATH).
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = setting(None, ge=1)
     stop: list[str] = field(default_factory=list)
 
 
@@ -142,11 +169,12 @@ class RewardConfig:
     model: str | None = None
     kind: RewardKind = RewardKind.prm
     aggregation: Aggregation = Aggregation.last  # how a PRM's step scores make one reward
-    batch_size: int = 8
+    batch_size: int = setting(8, ge=1)
     device: str = "auto"  # auto = cuda when visible, else cpu
     dtype: Dtype = Dtype.auto  # auto = as for model.dtype: bf16 on CUDA (an 8B PRM in fp32 needs 32 GB)
     # Put scoring time on the plots' time axis, so a faster generator can't hide a slower scorer.
-    time_on_axis: bool = True
+    # How the report draws the run, not what it measured.
+    time_on_axis: bool = setting(True, measured=False)
 
 
 @dataclass
@@ -161,21 +189,29 @@ class RunnerConfig:
     # Samples in flight per problem ("as many as fit"). None: on an accelerator, what fits in
     # free memory (at most max_concurrency); on CPU, cpu_concurrency. A number is used as is on
     # CPU and as a cap on an accelerator.
-    concurrency: int | None = None
-    max_concurrency: int = 1024
-    cpu_concurrency: int = 8
+    # The run's concurrency is chosen once and kept by every resume (run.json ``concurrency``).
+    concurrency: int | None = setting(None, ge=1)
+    max_concurrency: int = setting(1024, ge=1)
+    cpu_concurrency: int = setting(8, ge=1)
     # torch intra-op threads on CPU (None: torch's default). With another process busy,
-    # 2 threads collapse while 1 holds, so this is a knob, not a constant.
-    threads: int | None = None
-    grade: bool = True  # grade finished samples in the background while generating
+    # 2 threads collapse while 1 holds, so this is a knob, not a constant; it sets the decode
+    # speed on CPU, so it is measured.
+    threads: int | None = setting(None, ge=1)
+    # Grade every sample after the last problem, off every clock (False: later, with
+    # `python -m harness.grading`).
+    grade: bool = setting(True, measured=False)
     # Which answers count as stated (changes what is measured, so a resume must keep it).
     extraction: Extraction = Extraction.strict
-    grade_workers: int = 1
-    grade_timeout_s: float = 5.0
-    # After grading, Math-Verify grades the same samples (run.json `audit`, grader_audit.jsonl).
-    audit: bool = True
+    grade_workers: int = setting(1, ge=1, measured=False)
+    # Bounds one sympy parse: a safety net, not a grading rule (those are data.grader and extraction).
+    grade_timeout_s: float = setting(5.0, gt=0, measured=False)
+    # After grading, Math-Verify grades the same samples (run.json `audit`, grader_audit.jsonl);
+    # like grading, after the last problem, so it changes nothing a clock records.
+    audit: bool = setting(True, measured=False)
+    # Allocation and graph capture for the run's longest prompt before the first clock; without
+    # it the first problem (and any longer later one) pays for them on its clock.
     warmup: bool = True
-    progress: bool = True
+    progress: bool = setting(True, measured=False)
     # In a local multirun, hold one GPU (or the CPU) exclusively per job so jobs never share a
     # device while being timed (harness/devices.py). Ignored under SLURM.
     exclusive_device: bool = True
@@ -197,13 +233,14 @@ class HarnessConfig:
     prompt: PromptConfig = MISSING
     selection: SelectionConfig = MISSING
     budget: str = "10s"  # per problem: 500ms, 60s, 5m, 1h, 1h30m or plain seconds
-    seed: int = 0
+    seed: int = setting(0, ge=0)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
-    run: RunConfig = field(default_factory=RunConfig)
+    # Where to resume from and whether to write a report: nothing a clock records.
+    run: RunConfig = field(default_factory=RunConfig, metadata=UNMEASURED)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     pass
 
 
@@ -219,13 +256,59 @@ def _unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]
     return unknown
 
 
+_BOUNDS = {"ge": (">=", operator.ge), "gt": (">", operator.gt), "le": ("<=", operator.le)}
+
+
+def check_ranges(cfg: Any, prefix: str = "") -> None:
+    """Every numeric setting of the config dataclass ``cfg`` against the range its field declares
+    (metadata ``ge`` / ``gt`` / ``le``; None passes): ConfigError naming the first one out of range."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, f"{prefix}{f.name}.")
+            continue
+        rule = {k: f.metadata[k] for k in _BOUNDS if k in f.metadata}
+        if not rule or value is None:
+            continue
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+        if not numeric or not all(_BOUNDS[k][1](value, bound) for k, bound in rule.items()):
+            need = " and ".join(f"{_BOUNDS[k][0]} {bound:g}" for k, bound in rule.items())
+            raise ConfigError(f"{prefix}{f.name}={value} is out of range: it must be {need}")
+
+
 def to_harness_config(cfg: DictConfig) -> HarnessConfig:
-    """The composed config as dataclasses, refusing keys the schema does not have."""
+    """The composed config as dataclasses, refusing keys the schema does not have and values out
+    of their range (``check_ranges``; the budget by ``parse_budget``)."""
     unknown = _unknown_keys(cfg, HarnessConfig)
     if unknown:
         raise ConfigError(f"unknown config key(s) {', '.join(unknown)}: check the spelling against "
                           "`python -m harness --cfg job` (only model.options takes keys of its own)")
-    return OmegaConf.to_object(cfg)
+    config = OmegaConf.to_object(cfg)
+    parse_budget(config.budget)
+    check_ranges(config)
+    return config
+
+
+def unmeasured_keys(schema: type = HarnessConfig, prefix: str = "") -> tuple[str, ...]:
+    """Dotted keys declared ``measured=False`` (a key under one of them is unmeasured too)."""
+    hints = typing.get_type_hints(schema)
+    keys: list[str] = []
+    for f in dataclasses.fields(schema):
+        if not f.metadata.get("measured", True):
+            keys.append(prefix + f.name)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            keys += unmeasured_keys(hints[f.name], f"{prefix}{f.name}.")
+    return tuple(keys)
+
+
+def under(key: str, prefixes: typing.Iterable[str]) -> bool:
+    """The dotted ``key`` is one of ``prefixes`` or below one of them."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def is_measured(key: str) -> bool:
+    """Whether a change to the dotted config ``key`` may change what a run measures."""
+    return not under(key, unmeasured_keys())
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:
@@ -246,14 +329,12 @@ def _shard_tag(shard: str | None) -> str:
     return "" if shard in (None, "None", "null") else "_shard" + str(shard).replace("/", "of")
 
 
-# Overrides that do not change what a job measures stay out of its directory name.
-_UNTAGGED = ("runner.", "run.", "hydra", "data.limit=", "data.dir=")
-
-
 def _overrides_tag(override_dirname: str) -> str:
-    # Other overrides (seed=1, sampling.temperature=0.6...) keep jobs of a sweep apart.
+    # Overrides of measured keys (seed=1, runner.concurrency=4...) keep the jobs of a sweep
+    # apart; unmeasured ones and Hydra's own stay out of the directory name.
     items = re.split(r",(?=[\w.+~/-]+=)", override_dirname) if override_dirname else []
-    kept = [item.replace("/", "-") for item in items if not item.lstrip("+~").startswith(_UNTAGGED)]
+    keys = [item.split("=", 1)[0].lstrip("+~") for item in items]
+    kept = [item.replace("/", "-") for item, key in zip(items, keys) if not key.startswith("hydra") and is_measured(key)]
     return "_" + ",".join(kept) if kept else ""
 
 

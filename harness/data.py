@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import DataConfig, PromptConfig
+from harness.errors import UserError
 from harness.jsonl import JsonlError, read_jsonl
 
 
-class DataError(ValueError):
+class DataError(UserError):
     pass
 
 

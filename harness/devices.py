@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.errors import UserError
+
 
 def pick_device(device: str, option: str = "model.device"):
     """The torch.device for ``device`` (auto: CUDA when visible, else CPU)."""
@@ -35,7 +37,7 @@ def pick_device(device: str, option: str = "model.device"):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"{option}={device} but no CUDA device is visible: use {option}=cpu")
+        raise UserError(f"{option}={device} but no CUDA device is visible: use {option}=cpu")
     return torch.device(device)
 
 
@@ -73,7 +75,7 @@ def pick_dtype(dtype: str, device, option: str = "model.dtype"):
     import torch
 
     if dtype != "auto" and dtype not in DTYPES:
-        raise ValueError(f"{option}={dtype!r} is unknown: use auto, {', '.join(DTYPES)}")
+        raise UserError(f"{option}={dtype!r} is unknown: use auto, {', '.join(DTYPES)}")
     name, reason = choose_dtype(dtype, device.type == "cuda", cpu_flags() if device.type == "cpu" else frozenset())
     return getattr(torch, name), reason
 

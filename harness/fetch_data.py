@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.errors import MissingPackage, run_cli
 from harness.grading.boxes import boxes
 
 # The MATH test split comes per subject on the hub; rows keep problem/level/type/solution.
@@ -41,7 +42,7 @@ def fetch(out: Path, names: list[str]) -> None:
     try:
         from datasets import load_dataset
     except ImportError:
-        raise SystemExit("error: `make data` needs the datasets library: pip install 'harness[data]'") from None
+        raise MissingPackage("`make data` needs the datasets library: pip install 'harness[data]'") from None
     if "gsm8k" in names:
         rows = [dict(r) for r in load_dataset("openai/gsm8k", "main", split="test")]
         _write(rows, out / "gsm8k" / "test.jsonl")
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 
-class JsonlError(ValueError):
+
+class JsonlError(UserError):
     pass
 
 

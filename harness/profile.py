@@ -9,6 +9,7 @@ Every (concurrency, dtype) samples the same problems under the same per-problem 
 the runner's own protocol (``run_problem`` on the backend ``model.backend`` resolves to, each
 problem reseeded as in a run), after a warm-up at that concurrency. The variants are loaded
 once and measured in turn at each concurrency, so a machine whose load drifts slows them alike.
+The warm-up runs a synthetic prompt as long as the longest problem's, as a run's does.
 A concurrency above what fits (GPU memory, vLLM's KV cache) is skipped, saying so. Prints one
 JSON line per measurement and writes throughput_profile.{png,svg,csv} into ``--out``. Tokens/s
 counts every generated token; useful tokens/s only those of samples finished within the budget.
@@ -27,7 +28,8 @@ from typing import Any
 from harness.backends import Backend
 from harness.config import Dtype, HarnessConfig, register, to_harness_config
 from harness.data import Problem, build_messages, load_problems
-from harness.runner import problem_seed, run_problem
+from harness.errors import USAGE_EXIT, UserError
+from harness.runner import problem_seed, run_problem, warmup_prompt
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -131,16 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = load_problems(cfg.data)
         variants = [load_variant(cfg, dtype, problems, max(args.concurrency))
                     for dtype in args.dtypes or [str(cfg.model.dtype)]]
-    except (ValueError, ImportError, FileNotFoundError) as err:  # what the harness itself says in one line
+    except UserError as err:  # bad input: one line; anything else keeps its traceback
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     rows = []
     for concurrency in args.concurrency:
         for v in variants:
             if concurrency > v.fits:
                 print(f"profile: concurrency {concurrency} skipped for {v.info['dtype']}: {v.fits} fit", file=sys.stderr)
                 continue
-            v.backend.warmup(v.prompts[0], concurrency)
+            v.backend.warmup(warmup_prompt(v.backend, cfg.prompt, max(map(len, v.prompts))), concurrency)
             row = {**v.info, **measure(v.backend, problems, v.prompts, concurrency, args.budget, cfg.seed)}
             base = next((r for r in rows if r["concurrency"] == concurrency), row)
             row["tokens_per_s_vs_first"] = round(row["tokens_per_s"] / max(base["tokens_per_s"], 1e-9), 2)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from harness.errors import UserError
+
 
 class Registry:
     """``"name" -> "module:attribute"``; ``get`` imports the module on first use."""
@@ -27,6 +29,6 @@ class Registry:
 
     def get(self, name: str) -> Any:
         if name not in self._entries:
-            raise ValueError(f"unknown {self.what} {name!r}: choose one of {', '.join(self.names())} ({self.usage})")
+            raise UserError(f"unknown {self.what} {name!r}: choose one of {', '.join(self.names())} ({self.usage})")
         module, attribute = self._entries[name].split(":")
         return getattr(importlib.import_module(module), attribute)

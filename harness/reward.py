@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.config import Aggregation, RewardConfig
+from harness.errors import USAGE_EXIT, UserError
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -241,12 +242,12 @@ def check_reward_model(cfg: RewardConfig) -> None:
     from harness.models.hub import model_info
 
     if not cfg.model:
-        raise ValueError("selection.methods has rm_weighted / best_of_n but no reward model is set: set "
+        raise UserError("selection.methods has rm_weighted / best_of_n but no reward model is set: set "
                          "selection.reward.model (conf/selection/prm.yaml) or use selection=majority")
     KINDS.get(str(cfg.kind))
     model_info(cfg.model, option="selection.reward.model")
     if cfg.kind == "prm" and not getattr(AutoTokenizer.from_pretrained(resolve(cfg.model)), "chat_template", None):
-        raise ValueError(f"selection.reward.model={cfg.model}: its tokenizer has no chat template, which the PRM "
+        raise UserError(f"selection.reward.model={cfg.model}: its tokenizer has no chat template, which the PRM "
                          "step convention needs (harness/reward.py)")
 
 
@@ -262,7 +263,7 @@ def load_reward_model(cfg: RewardConfig) -> RewardModel:
     from harness.models import resolve
 
     if not cfg.model:
-        raise ValueError("no reward model configured: set selection.reward.model (or pass --model)")
+        raise UserError("no reward model configured: set selection.reward.model (or pass --model)")
     kind = KINDS.get(str(cfg.kind))
     device = pick_device(cfg.device, "selection.reward.device")
     dtype, _ = pick_dtype(str(cfg.dtype), device, "selection.reward.dtype")
@@ -300,7 +301,8 @@ def score_records(records: list[TrajectoryRecord], finished: set[str], rm: Rewar
     todo = [r for r in records if r.problem_id in finished and (rescore or r.reward is None)]
     missing = {r.problem_id for r in todo} - set(questions)
     if missing:
-        raise ValueError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}")
+        raise UserError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}; "
+                        "point --data-dir at the data the run read")
     for r in todo if rescore else ():  # old scores go first: an interrupted rescore never mixes models
         r.reward = r.reward_s = None
     for c in range(0, len(todo), _CHUNK):
@@ -329,8 +331,6 @@ def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], resc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from harness.runlock import exit_if_running
-
     ap = argparse.ArgumentParser(prog="python -m harness.reward", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--model", help="hub id or local path (default: the run's selection.reward.model)")
@@ -343,39 +343,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rescore", action="store_true", help="score every sample again, not just null ones")
     args = ap.parse_args(argv)
 
-    from harness.store import StoreError, read_run_json, update_run_json
+    try:
+        return _score_cli(args)
+    except UserError as err:  # bad input: one line; anything else keeps its traceback
+        print(f"error: {err}", file=sys.stderr)
+        return USAGE_EXIT
+
+
+def _score_cli(args: argparse.Namespace) -> int:
+    from harness.runlock import check_not_running
+    from harness.store import read_run_json, update_run_json
     from harness.summary import refresh_summary
 
-    try:
-        run = read_run_json(args.run_dir)
-    except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    run = read_run_json(args.run_dir)
     # A live runner appends to trajectories.jsonl and a rewrite would lose its lines; a run whose
     # status says "running" with no writer holding its lock was killed, and its finished problems
     # can be scored (a resume adds the rest).
-    exit_if_running(args.run_dir)
+    check_not_running(args.run_dir)
     chosen = {name: getattr(args, name) for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype")
               if getattr(args, name) is not None}
-    try:
-        cfg = reward_config({**(run["config"].get("selection", {}).get("reward") or {}), **chosen})
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg = reward_config({**(run["config"].get("selection", {}).get("reward") or {}), **chosen})
     used = reward_identity(cfg)
     if run.get("reward") not in (None, used) and not args.rescore:
         # Mixing two reward models' scores in one run would make rm_weighted meaningless.
-        print(f"error: {args.run_dir} was scored with {run['reward']}; use --rescore to replace", file=sys.stderr)
-        return 2
-    try:
-        questions = _questions(run["config"], args.data_dir)
-        rm = load_reward_model(cfg)
-        update_run_json(args.run_dir, reward=used)
-        n = score_run(args.run_dir, rm, questions, args.rescore)
-        refresh_summary(args.run_dir)
-    except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        raise UserError(f"{args.run_dir} was scored with {run['reward']}; use --rescore to replace")
+    questions = _questions(run["config"], args.data_dir)
+    rm = load_reward_model(cfg)
+    update_run_json(args.run_dir, reward=used)
+    n = score_run(args.run_dir, rm, questions, args.rescore)
+    refresh_summary(args.run_dir)
     print(f"{args.run_dir}: scored {n} samples with {used['model']} ({used['kind']}, {used['aggregation']})")
     return 0
 
@@ -388,7 +384,7 @@ def reward_config(values: Mapping[str, Any]) -> RewardConfig:
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RewardConfig), dict(values)))
     except OmegaConfBaseException as err:
-        raise ValueError(f"selection.reward: {str(err).splitlines()[0]}") from None
+        raise UserError(f"selection.reward: {str(err).splitlines()[0]}") from None
 
 
 if __name__ == "__main__":

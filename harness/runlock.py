@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
+
 LOCK_FILE = ".lock"
 # A requeued SLURM job may start while its previous copy is still being killed (or, on a shared
 # file system, before a lost node's lock expires: NFSv4 leases last ~90 s): it waits this long.
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 _held: dict[Path, tuple[Any, dict[str, Any]]] = {}  # run directories held here -> (lock file, holder)
 
 
-class RunLocked(RuntimeError):
+class RunLocked(UserError):
     """The run directory cannot be taken for writing: another live process writes it (or the file
     system has no POSIX locks)."""
 

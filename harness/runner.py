@@ -1,9 +1,13 @@
 """The budget protocol: per problem, keep as many samples in flight as fit until the deadline.
 
-Model load and warm-up happen before the first clock starts and are recorded in run.json. Each
-problem then gets its own clock: its prompt is submitted as many times as fit, every finished
-slot is refilled while time remains, every finished sample is recorded with its finish time,
-and samples still in flight at the deadline are aborted and only counted.
+Model load, sizing and warm-up happen before the first clock starts and are recorded in run.json:
+the run's concurrency is chosen once (a resume keeps it), and warm-up runs a synthetic prompt as
+long as the run's longest at that concurrency, so allocation and graph capture are done for every
+problem. Each problem then gets its own clock: its prompt is submitted as many times as fit,
+every finished slot is refilled while time remains, every finished sample is recorded with its
+finish time, and samples still in flight at the deadline are aborted and only counted. Engine
+work that still lands on a clock (allocation, graph capture, preemption) is counted per problem.
+Only the model works on the clock: grading waits until the last problem is done.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from tqdm import tqdm
 from harness.backends import Backend
 from harness.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
-from harness.config import HarnessConfig, as_dict, current_backend
+from harness.config import HarnessConfig, PromptConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
 from harness.session import Finished
@@ -38,6 +42,11 @@ class ProblemResult:
     n_aborted: int
     gen_tokens: int
     wall_s: float
+    on_clock: dict[str, int]  # engine events (Backend.events) that happened on the problem's clock
+
+
+def _since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {kind: count - before.get(kind, 0) for kind, count in after.items()}
 
 
 def run_problem(backend: Backend, prompt_ids: list[int], concurrency: int, budget_s: float,
@@ -47,6 +56,7 @@ def run_problem(backend: Backend, prompt_ids: list[int], concurrency: int, budge
     A sample counts only if the step that finished it ended by the deadline: one that ends in
     the step straddling the deadline did not finish within the budget, so it is aborted.
     """
+    before = backend.events()
     start = clock()
     deadline = start + budget_s
     session = backend.session(prompt_ids, concurrency)  # prefill is on the clock
@@ -64,7 +74,8 @@ def run_problem(backend: Backend, prompt_ids: list[int], concurrency: int, budge
             n_samples += len(finished)
             session.add(len(finished))
         n_aborted = session.abort() + late
-        return ProblemResult(n_samples, n_aborted, session.tokens_generated, clock() - start)
+        wall_s = clock() - start
+        return ProblemResult(n_samples, n_aborted, session.tokens_generated, wall_s, _since(before, backend.events()))
     finally:
         session.close()
 
@@ -72,6 +83,17 @@ def run_problem(backend: Backend, prompt_ids: list[int], concurrency: int, budge
 def problem_seed(seed: int, problem_id: str) -> int:
     # Stable across processes (unlike hash()), so shards and resumes reuse each problem's stream.
     return (seed * 1_000_003 + zlib.crc32(problem_id.encode())) % 2**63
+
+
+def warmup_prompt(backend: Backend, prompt: PromptConfig, length: int) -> list[int]:
+    """A chat prompt of exactly ``length`` tokens that is no problem's own (so no problem finds
+    its prompt in a prefix cache): the prompt template around filler text, cut to length."""
+    words = length
+    while True:
+        ids = backend.render_prompt(build_messages(Problem("warm-up", " ".join(["warm up"] * words), ""), prompt))
+        if len(ids) >= length:
+            return ids[:length]
+        words *= 2
 
 
 def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
@@ -149,45 +171,60 @@ class Runner:
         backend = self.backend
         t0 = time.perf_counter()
         backend.load()
+        prompts = {p.problem_id: backend.render_prompt(build_messages(p, cfg.prompt)) for p in pending}
+        longest = max((len(ids) for ids in prompts.values()), default=1)
+        concurrency = self._concurrency(store, longest)
         load_s = time.perf_counter() - t0
         store.update_meta(model_shape=_model_shape(cfg.model))
-        prompts = {p.problem_id: backend.render_prompt(build_messages(p, cfg.prompt)) for p in pending}
-        # One concurrency for the whole run, sized for its longest prompt: every problem is
-        # measured under the same conditions.
-        longest = max((len(ids) for ids in prompts.values()), default=1)
-        concurrency = backend.max_concurrency(longest)
+        self.warm_prompt = warmup_prompt(backend, cfg.prompt, longest)
         t0 = time.perf_counter()
-        while cfg.runner.warmup and pending:
-            try:
-                backend.warmup(prompts[pending[0].problem_id], concurrency)
-                break
-            except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
-                concurrency = _halve_on_oom(err, concurrency, "in warm-up")
-        warmup_s = time.perf_counter() - t0
-        store.update_meta(timings={"load_s": round(load_s, 3), "warmup_s": round(warmup_s, 3)},
-                          concurrency=concurrency, backend=backend.describe(), max_new_tokens=self.max_new_tokens)
-        grader = None
-        if cfg.runner.grade:
-            from harness.grading import BackgroundGrader
-
-            grader = BackgroundGrader.start(cfg, store)
+        before = backend.events()
+        if pending:
+            concurrency = self._warm_up(concurrency)
+        store.update_meta(timings={"load_s": round(load_s, 3), "warmup_s": round(time.perf_counter() - t0, 3)},
+                          warmup_events=_since(before, backend.events()), concurrency=concurrency,
+                          backend=backend.describe(), max_new_tokens=self.max_new_tokens)
         bar = tqdm(total=len(self.problems), initial=len(store.done), unit="problem", dynamic_ncols=True,
                    disable=not cfg.runner.progress, desc=f"{cfg.model.name} {cfg.data.name} {cfg.budget}")
         totals = {"samples": 0, "seconds": 0.0}
         try:
             for problem in pending:
-                concurrency = self._solve(backend, store, problem, prompts[problem.problem_id], concurrency,
-                                          grader, bar, totals)
+                concurrency = self._solve(store, problem, prompts[problem.problem_id], concurrency, bar, totals)
         finally:
             bar.close()
             backend.close()
-        if grader is not None:
-            grader.finish()
+        if cfg.runner.grade:  # after the last problem: grading never shares a problem's clock
+            from harness.grading import BackgroundGrader
+
+            BackgroundGrader.start(cfg, store).finish()
         if self.reward is not None:
             self._score(store)
         summary = summarize_run(store.dir)
         store.update_meta(status="done", summary=summary)
         return summary
+
+    def _concurrency(self, store: RunStore, longest: int) -> int:
+        """The run's one concurrency: chosen by the first process (capacity within config), kept
+        by every resume, which stops in one line where it no longer fits."""
+        kept = store.meta.get("concurrency") if store.resumed else None
+        if kept is None:
+            return self.backend.max_concurrency(longest)
+        fits = self.backend.capacity(longest)
+        if fits is not None and fits < kept:
+            raise StoreError(f"cannot resume {store.dir} at its concurrency {kept}: only {fits} samples of its longest "
+                             f"prompt ({longest} tokens) fit in this device's free memory now; free it, resume where it "
+                             "ran, or start a new run directory")
+        return kept
+
+    def _warm_up(self, concurrency: int) -> int:
+        """Warm up at ``concurrency`` (halved on running out of memory); returns the concurrency that fit."""
+        while self.cfg.runner.warmup:
+            try:
+                self.backend.warmup(self.warm_prompt, concurrency)
+                break
+            except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
+                concurrency = _halve_on_oom(err, concurrency, "in warm-up")
+        return concurrency
 
     def _score(self, store: RunStore) -> None:
         """Reward every sample, after generation (the generator's memory is free again); each
@@ -208,36 +245,34 @@ class Runner:
         store.update_meta(timings={**store.meta.get("timings", {}), "reward_load_s": round(load_s, 3),
                                    "reward_scoring_s": round(time.perf_counter() - t0, 3)})
 
-    def _solve(self, backend: Backend, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int,
-               grader, bar: tqdm, totals: dict[str, float]) -> int:
+    def _solve(self, store: RunStore, problem: Problem, prompt_ids: list[int], concurrency: int, bar: tqdm,
+               totals: dict[str, float]) -> int:
         """Run one problem to its line in problems.jsonl; returns the concurrency for the next."""
         while True:
             index = 0
 
             def emit(sample: Finished, t_end_s: float) -> None:
                 nonlocal index
-                record = TrajectoryRecord(problem.problem_id, index, sample.text, sample.n_tokens,
-                                          sample.finish_reason, round(t_end_s, 4))
-                store.append_trajectory(record)
-                if grader is not None:
-                    grader.submit(record, problem.gold)
+                store.append_trajectory(TrajectoryRecord(problem.problem_id, index, sample.text, sample.n_tokens,
+                                                         sample.finish_reason, round(t_end_s, 4)))
                 index += 1
                 totals["samples"] += 1
                 bar.set_postfix(samples=int(totals["samples"]),
                                 per_s=f"{totals['samples'] / max(totals['seconds'] + t_end_s, 1e-9):.1f}", refresh=False)
 
-            backend.reseed(problem_seed(self.cfg.seed, problem.problem_id))
+            self.backend.reseed(problem_seed(self.cfg.seed, problem.problem_id))
             try:
-                result = run_problem(backend, prompt_ids, concurrency, self.budget_s, emit)
+                result = run_problem(self.backend, prompt_ids, concurrency, self.budget_s, emit)
                 break
             except Exception as err:  # torch.cuda.OutOfMemoryError and backends' own OOM errors
                 concurrency = _halve_on_oom(err, concurrency, f"on {problem.problem_id} (redoing it)")
                 store.discard_problem(problem.problem_id)
-                if grader is not None:
-                    grader.discard(problem.problem_id)
+                # Off the clock again: the redo must not pay for the smaller slots' allocation.
+                concurrency = self._warm_up(concurrency)
                 store.update_meta(concurrency=concurrency)
         store.finish_problem(ProblemRecord(problem.problem_id, self.budget_s, result.n_samples, result.n_aborted,
-                                           concurrency, result.gen_tokens, round(result.wall_s, 4), len(prompt_ids)))
+                                           concurrency, result.gen_tokens, round(result.wall_s, 4), len(prompt_ids),
+                                           result.on_clock))
         totals["seconds"] += result.wall_s
         bar.update(1)
         return concurrency

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from harness import runlock, slurm
+from harness.errors import run_cli
 from harness.store import PROBLEMS_FILE, RUN_FILE, read_jsonl
 
 # A user error (`error: ...`, printed by python -m harness) or the last line of a traceback.
@@ -209,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

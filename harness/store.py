@@ -3,8 +3,9 @@
 The only module that writes a run's files. Records are typed (``TrajectoryRecord``,
 ``ProblemRecord``); on disk they are one JSON object per line. Trajectories are appended and
 flushed per sample, so a kill loses at most the line being written. A problem counts as done
-only once its line in problems.jsonl is written, after all its samples; on resume the
-trajectories of unfinished problems are dropped and those problems redone.
+only once its line in problems.jsonl is written, after all its samples are synced to disk (one
+fsync per problem, so a node crash cannot leave a done problem with samples missing); on resume
+the trajectories of unfinished problems are dropped and those problems redone.
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.config import RENAMED_BACKENDS, current_backend
+from harness.config import RENAMED_BACKENDS, current_backend, under, unmeasured_keys
+from harness.errors import UserError
 from harness.jsonl import read_jsonl as read_rows
 from harness.jsonl import write_jsonl_atomic
 
 RUN_FILE, PROBLEMS_FILE, TRAJECTORIES_FILE = "run.json", "problems.jsonl", "trajectories.jsonl"
 AUDIT_FILE = "grader_audit.jsonl"  # the grader audit's disagreements (harness.grading.audit)
-# Config keys that may change between a run and its resume without changing what it measures.
-RESUME_FREE_KEYS = {"run", "data.limit", "data.dir", "runner.threads", "runner.progress", "runner.grade",
-                    "runner.grade_workers", "runner.grade_timeout_s", "runner.warmup", "runner.audit"}
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     pass
 
 
@@ -63,6 +62,9 @@ class ProblemRecord:
     gen_tokens: int  # every token decoded for the problem, aborted samples' included
     wall_s: float
     prompt_tokens: int | None = None  # the rendered prompt's length; None in runs made before it was recorded
+    # Engine work on this problem's clock, by kind (allocations, graph_captures, preemptions: what
+    # the backend counts; {} where it counts none); none in a normal run. None: runs made before.
+    on_clock_events: dict[str, int] | None = None
 
 
 TRAJECTORY_FIELDS = tuple(f.name for f in dataclasses.fields(TrajectoryRecord))
@@ -150,8 +152,13 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], free: Iterable[str] = ()) 
     """Dotted keys whose values differ between two configs, except those at or under ``free``."""
     fa, fb = flatten(a), flatten(b)
     free = tuple(free)
-    return sorted(k for k in fa.keys() | fb.keys()
-                  if fa.get(k) != fb.get(k) and not any(k == f or k.startswith(f + ".") for f in free))
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k) and not under(k, free))
+
+
+def measured_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Keys that change what is measured (``harness.config.is_measured``) and differ between two
+    configs, each read with today's names (``current_names``)."""
+    return config_diff(current_names(a), current_names(b), unmeasured_keys())
 
 
 def current_names(config: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +186,7 @@ class RunStore:
 
     def _prepare_resume(self, config: dict[str, Any]) -> None:
         self.meta = read_run_json(self.dir)
-        diff = config_diff(current_names(self.meta.get("config", {})), config, RESUME_FREE_KEYS)
+        diff = measured_diff(self.meta.get("config", {}), config)
         if diff:
             raise StoreError(f"cannot resume {self.dir}: config differs in {', '.join(diff)}; "
                              "rerun with the original values or start a new run directory")
@@ -199,7 +206,9 @@ class RunStore:
         self._trajectories.flush()
 
     def finish_problem(self, record: ProblemRecord) -> None:
-        """Mark a problem done; its samples are already flushed, so the line comes after them."""
+        """Mark a problem done: its samples are synced to disk first (once per problem), so after a
+        crash a problem with a line in problems.jsonl has every one of its samples."""
+        os.fsync(self._trajectories.fileno())  # append_trajectory flushed them: the kernel has them
         self._problems.write(json.dumps(dataclasses.asdict(record)) + "\n")
         self._problems.flush()
         os.fsync(self._problems.fileno())

@@ -20,6 +20,15 @@ def answer_rates(trajectories: pd.DataFrame) -> dict[str, float]:
             else float("nan")}
 
 
+def on_clock_events(problems: pd.DataFrame) -> dict[str, int] | None:
+    """Engine events (allocations, graph captures, preemptions) on the problems' clocks, summed by
+    kind; None where no problem recorded them (runs made before they were counted)."""
+    recorded = [e for e in problems["on_clock_events"] if isinstance(e, dict)] if len(problems) else []
+    if not recorded:
+        return None
+    return {kind: sum(e.get(kind, 0) for e in recorded) for kind in dict.fromkeys(k for e in recorded for k in e)}
+
+
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     """Numbers of a run's finished problems (the runner stores them as ``summary`` in run.json)."""
     meta, problems, trajectories = read_run(run_dir)
@@ -33,6 +42,9 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         "samples_per_s": round(float(problems["n_samples"].sum()) / wall, 2) if wall else 0.0,
         "tokens_per_s": round(float(problems["gen_tokens"].sum()) / wall, 1) if wall else 0.0,
     }
+    events = on_clock_events(problems)
+    if events is not None:
+        summary["on_clock_events"] = events
     graded = trajectories["correct"].notna()
     if len(trajectories):  # once graded: how many samples state an answer at all
         rates = answer_rates(trajectories)

@@ -9,6 +9,7 @@ import pytest
 from harness.backends.auto import Facts, choose_backend, gather_facts, make_backend
 from harness.config import HarnessConfig, ModelConfig
 from harness.devices import choose_dtype
+from harness.errors import UserError
 from harness.models.hub import ModelUnavailable, model_info
 
 LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamba2", "qwen2"
@@ -63,7 +64,7 @@ def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected,
     ("slot", MAMBA2, "use model.backend=auto"),
 ])
 def test_a_backend_that_cannot_run_the_model_is_refused_naming_the_fix(requested, arch, fix):
-    with pytest.raises(ValueError, match=fix) as err:
+    with pytest.raises(UserError, match=fix) as err:
         choose_backend(requested, Facts(cuda=True, vllm=True, architecture=arch))
     assert "\n" not in str(err.value)
 

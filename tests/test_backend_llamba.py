@@ -14,6 +14,7 @@ from conftest import ROOT, drive, harness_cmd, naive_greedy
 
 from harness.backends.llamba import LlambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import UserError
 from harness.models import resolve
 from harness.store import read_jsonl
 
@@ -55,7 +56,7 @@ def test_the_tokenizer_and_end_of_sample_come_from_model_tokenizer(tmp_path):
 
 
 def test_a_llamba_without_a_tokenizer_is_a_one_line_error_naming_the_fix():
-    with pytest.raises(FileNotFoundError, match="has no tokenizer .*: set model.tokenizer to its teacher's") as err:
+    with pytest.raises(UserError, match="has no tokenizer .*: set model.tokenizer to its teacher's") as err:
         backend(tokenizer=None)
     assert "\n" not in str(err.value)
 

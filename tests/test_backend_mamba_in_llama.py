@@ -15,6 +15,7 @@ from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd, naive_gr
 
 from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import MissingPackage, UserError
 from harness.store import read_jsonl
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
@@ -90,10 +91,10 @@ def test_slots_are_reused_across_problems_until_the_shape_changes():
 
 
 def test_unknown_option_is_an_error():
-    with pytest.raises(ValueError, match="model.options gpu_mem unknown to backend=mamba_in_llama: valid keys are "
-                                         ".*kernels, rope"):
+    with pytest.raises(UserError, match="model.options gpu_mem unknown to backend=mamba_in_llama: valid keys are "
+                                        ".*kernels, rope"):
         backend(options={"gpu_mem": 0.5})
-    with pytest.raises(ValueError, match="model.options.rope='llama3': use trained or plain"):
+    with pytest.raises(UserError, match="model.options.rope='llama3': use trained or plain"):
         backend(options={"rope": "llama3"})
 
 
@@ -101,7 +102,7 @@ def test_unknown_option_is_an_error():
 def test_missing_mamba_ssm_is_a_one_line_install_hint():
     from harness.models.mamba_kernels import load_kernels
 
-    with pytest.raises(ImportError) as err:
+    with pytest.raises(MissingPackage) as err:
         load_kernels()
     assert "pip install 'harness[mamba]'" in str(err.value) and "\n" not in str(err.value)
 

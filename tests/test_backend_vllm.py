@@ -10,6 +10,7 @@ from conftest import ROOT, harness_cmd
 
 from harness.backends.vllm import VLLMBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import UserError
 from harness.models import resolve
 from harness.store import read_jsonl, read_run
 
@@ -42,7 +43,7 @@ def make_backend(path, options=None, concurrency=4, max_new_tokens=24, **samplin
 
 
 def test_unknown_option_names_the_valid_ones():
-    with pytest.raises(ValueError, match="max_num_seq unknown to backend=vllm: valid keys are .*max_num_seqs"):
+    with pytest.raises(UserError, match="max_num_seq unknown to backend=vllm: valid keys are .*max_num_seqs"):
         make_backend("builtin:tiny_llama", options={"max_num_seq": 4})
 
 
@@ -63,6 +64,11 @@ def test_tiny_run_keeps_the_budget_and_writes_hf_shaped_records(tiny_llama, tmp_
     meta, problems, trajectories = read_run(tmp_path / "vllm")
     assert meta["status"] == "done" and meta["timings"]["load_s"] > 0
     assert meta["backend"]["engine"] == "vllm" and meta["concurrency"] == meta["backend"]["max_num_seqs"] == 8
+    # The engine was sized for the longest prompt, and vLLM's own capacity holds the whole batch:
+    # no sample was preempted (recomputed) on any clock.
+    assert meta["backend"]["max_model_len"] == problems.prompt_tokens.max() + 512
+    assert meta["backend"]["kv_cache_max_concurrency"] >= 8
+    assert list(problems.on_clock_events) == [{"preemptions": 0}] * 2
     assert list(problems.problem_id) == ["gsm8k/test/0", "gsm8k/test/1"]
     assert (trajectories.t_end_s <= 5.0).all() and (problems.wall_s < 6.0).all()
     # The tiny model samples 512 tokens in well under 5 s, so every problem finishes samples and
@@ -85,6 +91,7 @@ def test_tiny_run_keeps_the_budget_and_writes_hf_shaped_records(tiny_llama, tmp_
 def backend(tiny_llama):
     b = make_backend(tiny_llama)
     b.load()
+    b.capacity(256)  # starts the engine: room for the tests' prompt and up to 256 + 24 - 40 new tokens
     yield b
     b.close()
 
@@ -168,19 +175,41 @@ def test_reseeding_repeats_a_problem_stream(backend):
     assert texts(1) != texts(2)
 
 
+# 512 KiB of KV cache (fp32, 2 layers, 2 KV heads of 32: 1 KiB a token) is 4 blocks of 128 tokens.
+SMALL_KV = {"kv_cache_gb": 0.5 / 1024}
+
+
 @needs_vllm
-def test_concurrency_is_capped_by_the_kv_cache(tiny_llama):
-    # 512 KiB of KV cache (fp32, 2 layers, 2 KV heads of 32: 1 KiB a token) is 4 blocks of 128
-    # tokens. A 200-token prompt shares its first block; each sample of 24 more tokens needs one
-    # block of its own: 3 fit, fewer than max_num_seqs 8.
-    b = make_backend(tiny_llama, options={"kv_cache_gb": 0.5 / 1024, "max_model_len": 256}, concurrency=8)
+def test_concurrency_is_vllms_own_capacity_for_the_longest_prompt(tiny_llama):
+    # Sized for a 100-token prompt + 24 new tokens, a sample needs one block: 4 fit (vLLM's own
+    # figure), fewer than max_num_seqs 8.
+    b = make_backend(tiny_llama, options=SMALL_KV, concurrency=8)
     b.load()
     try:
+        assert b.capacity(100) == 4 and b.max_concurrency(100) == 4
         info = json.loads(json.dumps(b.describe()))
-        assert info["kv_cache_tokens"] == 512 and info["max_num_seqs"] == 8
-        assert b.max_concurrency(200) == 3
-        with pytest.raises(ValueError, match="max_model_len"):
-            b.max_concurrency(240)
+        assert info["kv_cache_tokens"] == 512 and info["max_num_seqs"] == 8 and info["max_model_len"] == 124
+        assert info["kv_cache_max_concurrency"] == 4.0
+        with pytest.raises(UserError, match="max_model_len"):
+            b.capacity(101)
+    finally:
+        b.close()
+
+
+@needs_vllm
+def test_more_samples_than_the_kv_cache_holds_are_preempted_and_counted(tiny_llama):
+    # At max_model_len 256 a full-length sample needs 2 of the 4 blocks: vLLM's capacity is 2.
+    # Four long samples at once outgrow the cache, and vLLM preempts (recomputes) some.
+    b = make_backend(tiny_llama, options={**SMALL_KV, "max_model_len": 256}, concurrency=8)
+    b.load()
+    try:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        assert b.capacity(44) == 2 and b.events() == {"preemptions": 0}
+        b.params = SamplingParams(temperature=1.0, max_tokens=200, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
+        drain(b.session(b.render_prompt(MESSAGES), 4), total=4)
+        assert b.events()["preemptions"] > 0
     finally:
         b.close()
 

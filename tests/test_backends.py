@@ -5,12 +5,13 @@ import pytest
 from harness.backends import backend_class
 from harness.backends.base import Backend
 from harness.config import ModelConfig, RunnerConfig
+from harness.errors import UserError
 
 
 class Sized(Backend):
     def load(self): ...
     def render_prompt(self, messages): ...
-    def max_concurrency(self, prompt_tokens): ...
+    def capacity(self, prompt_tokens): ...
     def session(self, prompt_ids, concurrency): ...
     def reseed(self, seed): ...
 
@@ -31,6 +32,6 @@ def test_concurrency_is_as_many_as_fit_within_config(runner, fits, expected):
 
 
 def test_unknown_backend_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown backend 'tensorrt': choose one of engine, hf, llamba, "
+    with pytest.raises(UserError, match=r"unknown backend 'tensorrt': choose one of engine, hf, llamba, "
                                          r"mamba_in_llama, vllm \(model.backend=<name>\)"):
         backend_class("tensorrt")

@@ -11,7 +11,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from harness.backends import BACKENDS, backend_class
-from harness.config import BackendName, ConfigError, register, to_harness_config
+from harness.config import (BackendName, ConfigError, _overrides_tag, is_measured, register, to_harness_config,
+                            unmeasured_keys)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register()
@@ -114,3 +115,42 @@ def test_unknown_group_option_lists_the_valid_ones():
         _compose("model=no_such_model")
     message = str(err.value)
     assert "no_such_model" in message and "tiny_llama" in message and "smollm2" in message
+
+
+MEASURED_ELSEWHERE = ["model.name", "model.tokenizer", "model.options", "data.name", "data.shard", "prompt.user",
+                      "budget", "seed", "sampling.temperature", "selection.methods", "selection.reward.model",
+                      "runner.concurrency", "runner.threads", "runner.extraction", "runner.warmup",
+                      "runner.exclusive_device"]
+
+
+def test_one_declaration_says_which_keys_change_what_is_measured():
+    assert set(unmeasured_keys()) == {"data.dir", "data.limit", "selection.reward.time_on_axis", "runner.grade",
+                                      "runner.grade_workers", "runner.grade_timeout_s", "runner.audit", "runner.progress",
+                                      "run"}
+    assert not any(is_measured(k) for k in ("run.resume", "run.report", "runner.progress", "data.limit"))
+    assert all(is_measured(k) for k in MEASURED_ELSEWHERE)
+    # Sweeps name a job by its measured overrides only (hydra's own and unmeasured ones left out).
+    assert _overrides_tag("data.limit=2,hydra/launcher=basic,runner.concurrency=4,runner.progress=false,seed=1") == \
+        "_runner.concurrency=4,seed=1"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.limit=-1"], "data.limit=-1 is out of range: it must be >= 1"),
+    (["sampling.temperature=-1"], "sampling.temperature=-1.0 is out of range: it must be >= 0"),
+    (["sampling.top_p=1.5"], "sampling.top_p=1.5 is out of range: it must be > 0 and <= 1"),
+    (["sampling.top_k=-3"], "sampling.top_k=-3 is out of range: it must be >= 0"),
+    (["sampling.max_new_tokens=0"], "sampling.max_new_tokens=0 is out of range: it must be >= 1"),
+    (["runner.concurrency=0"], "runner.concurrency=0 is out of range: it must be >= 1"),
+    (["runner.threads=0"], "runner.threads=0 is out of range: it must be >= 1"),
+    (["runner.grade_timeout_s=0"], "runner.grade_timeout_s=0.0 is out of range: it must be > 0"),
+    (["seed=-1"], "seed=-1 is out of range: it must be >= 0"),
+    (["budget=0s"], "budget '0s' must be a positive, finite duration"),
+    (["model=tiny_hybrid", "+model.options.gpu_memory_utilization=1.5"],
+     "model.options.gpu_memory_utilization=1.5 is out of range: it must be > 0 and <= 1"),
+])
+def test_a_setting_out_of_range_fails_at_start_in_one_line_naming_it(tmp_path, overrides, message):
+    proc = subprocess.run(harness_cmd("debug=tiny", *overrides, f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), proc.stderr
+    assert not (tmp_path / "run" / "run.json").exists()

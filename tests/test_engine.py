@@ -15,6 +15,7 @@ from harness.backends.engine import EngineBackend
 from harness.backends.hf import HFBackend
 from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import MissingPackage, UserError
 from harness.engine import SlotEngine
 from harness.engine.host import EngineOptions, use_triton
 from harness.engine.sampling import SamplingParams, sample_in_graph, sample_tokens
@@ -159,11 +160,11 @@ def test_engine_samples_alike_with_the_top_p_search_and_the_sort(nucleus):
 
 
 def test_kernel_options_reject_unknown_names_and_explain_a_missing_triton(monkeypatch):
-    with pytest.raises(ValueError, match="model.options.top_p='flash': use auto, triton or torch"):
+    with pytest.raises(UserError, match="model.options.top_p='flash': use auto, triton or torch"):
         EngineOptions(top_p="flash")
     monkeypatch.setitem(sys.modules, "triton", None)
     assert not use_triton("auto", torch.device("cuda"), "attention")
-    with pytest.raises(ImportError, match="pip install triton"):
+    with pytest.raises(MissingPackage, match="pip install triton"):
         use_triton("triton", torch.device("cpu"), "attention")
 
 
@@ -256,9 +257,9 @@ def test_engine_backend_decodes_like_the_hf_backend():
 
 
 def test_engine_backend_needs_a_llama_and_known_options():
-    with pytest.raises(ValueError, match="Llama-family"):
+    with pytest.raises(UserError, match="Llama-family"):
         transformers_backend(EngineBackend, name="tiny_mamba")
-    with pytest.raises(ValueError, match="model.options sync unknown to backend=engine: valid keys are gpu_memory"):
+    with pytest.raises(UserError, match="model.options sync unknown to backend=engine: valid keys are gpu_memory"):
         transformers_backend(EngineBackend, options={"sync": 2})
 
 

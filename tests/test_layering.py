@@ -12,7 +12,7 @@ PACKAGE = ROOT / "harness"
 MAX_LINES = 400
 
 # package -> the project packages / modules it may import (besides itself and the leaves)
-LEAVES = {"harness.session", "harness.registry", "harness.jsonl"}
+LEAVES = {"harness.session", "harness.registry", "harness.jsonl", "harness.errors"}
 ALLOWED = {
     "harness.kernels": set(),
     "harness.models": {"harness.kernels"},

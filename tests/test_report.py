@@ -34,7 +34,7 @@ def config(model: str, backend: str, shard: str | None = None, **data: object) -
 
 
 def write_run(root: Path, name: str, cfg: dict, samples: list[tuple], problems: list[str] | None = None,
-              torn: bool = False) -> Path:
+              torn: bool = False, concurrency: int = 4) -> Path:
     """samples: (problem_id, t_end_s, pred, reward)."""
     d = root / name
     d.mkdir(parents=True)
@@ -44,7 +44,7 @@ def write_run(root: Path, name: str, cfg: dict, samples: list[tuple], problems: 
     for pid in problems:
         mine = [s for s in samples if s[0] == pid]
         lines.append({"problem_id": pid, "budget_s": 20.0, "n_samples": len(mine), "n_aborted": 2,
-                      "concurrency": 4, "gen_tokens": 100 * len(mine) + 50, "wall_s": 20.0})
+                      "concurrency": concurrency, "gen_tokens": 100 * len(mine) + 50, "wall_s": 20.0})
     (d / "problems.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     traj = []
     for i, (pid, t, pred, r) in enumerate(samples):
@@ -195,3 +195,20 @@ def test_summary_md_carries_each_runs_grader_audit(tmp_path: Path) -> None:
     # Shards' audits add up.
     halves = [dict(audit, samples=100, disagreements=d, only_math_verify_correct=d) for d in (0, 2)]
     assert merge_audits(halves)["agreement"] == 0.99 and merge_audits([audit, None]) is None
+
+
+def test_shards_merge_across_unmeasured_keys_but_not_across_concurrencies(tmp_path: Path) -> None:
+    s0 = [s for s in SAMPLES_A if s[0] != "gsm8k/test/1"]
+    s1 = [s for s in SAMPLES_A if s[0] == "gsm8k/test/1"]
+    quiet = {**config("llama_1b", "hf", "1/2"), "runner": {"progress": False, "grade_workers": 2, "audit": False}}
+    write_run(tmp_path / "a", "s0", config("llama_1b", "hf", "0/2"), s0, problems=["gsm8k/test/0", "gsm8k/test/2"])
+    write_run(tmp_path / "a", "s1", quiet, s1, problems=["gsm8k/test/1"])
+    assert len(report.merge_shards(report.read_runs(report.find_run_dirs([tmp_path / "a"])))) == 1
+
+    write_run(tmp_path / "b", "s0", config("llama_1b", "hf", "0/2"), s0, problems=["gsm8k/test/0", "gsm8k/test/2"])
+    write_run(tmp_path / "b", "s1", config("llama_1b", "hf", "1/2"), s1, problems=["gsm8k/test/1"], concurrency=8)
+    runs = report.read_runs(report.find_run_dirs([tmp_path / "b"]))
+    with pytest.raises(report.ReportError, match=r"^shards measured at different concurrencies: \S*s0 \(\[4\]\) "
+                                                 r"and \S*s1 \(\[8\]\); rerun them with one runner.concurrency"):
+        report.merge_shards(runs)
+    assert len(report.merge_shards(runs, partial=True)) == 2

@@ -1,13 +1,22 @@
 """The budget protocol, on a scripted backend and a fake clock (no model, no sleeping)."""
 
+import math
 import time
 
 import pytest
+import torch
 from conftest import ROOT
+from hydra import compose, initialize_config_dir
 
+from harness.backends import auto
 from harness.backends.base import Backend
-from harness.runner import problem_seed, run_problem
+from harness.backends.mamba_in_llama import MambaInLlamaBackend
+from harness.config import register, to_harness_config
+from harness.engine.host import per_slot_bytes
+from harness.report import write_report
+from harness.runner import Runner, problem_seed, run_problem
 from harness.session import Finished, Session
+from harness.store import StoreError, read_run
 
 
 class FakeClock:
@@ -64,7 +73,7 @@ class ScriptedBackend(Backend):
 
     def load(self): ...
     def render_prompt(self, messages): return [1, 2, 3]
-    def max_concurrency(self, prompt_tokens): return 4
+    def capacity(self, prompt_tokens): return None
     def reseed(self, seed): ...
 
     def session(self, prompt_ids, concurrency):
@@ -126,7 +135,7 @@ class OOMAboveTwo(Backend):
 
     def load(self): ...
     def render_prompt(self, messages): return [1, 2, 3]
-    def max_concurrency(self, prompt_tokens): return 8
+    def capacity(self, prompt_tokens): return None  # CPU: runner.cpu_concurrency (8)
     def reseed(self, seed): ...
 
     def session(self, prompt_ids, concurrency):
@@ -145,23 +154,133 @@ class OOMAboveTwo(Backend):
         return session
 
 
-def test_out_of_memory_halves_concurrency_and_redoes_the_problem(tmp_path, data_dir, monkeypatch):
-    from hydra import compose, initialize_config_dir
-
-    from harness import runner
-    from harness.backends import auto
-    from harness.config import register, to_harness_config
-    from harness.store import read_run
-
+def config(*overrides):
     register()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["model=tiny_llama", "data.limit=2", "budget=0.3s", "runner.grade=false",
-                                           "runner.progress=false"])
+        return to_harness_config(compose("config", overrides=["budget=0.3s", "runner.grade=false",
+                                                              "runner.progress=false", *overrides]))
+
+
+def test_out_of_memory_halves_concurrency_and_redoes_the_problem(tmp_path, data_dir, monkeypatch):
     monkeypatch.setattr(auto, "backend_class", lambda name: OOMAboveTwo)
-    runner.Runner(to_harness_config(cfg), tmp_path).run()
+    Runner(config("model=tiny_llama", "data.limit=2"), tmp_path).run()
     meta, problems, trajectories = read_run(tmp_path)
     assert meta["status"] == "done" and meta["concurrency"] == 2
     assert list(problems.concurrency) == [2, 2] and (problems.n_samples > 0).all()
     for _, group in trajectories.groupby("problem_id"):  # the failed attempts' samples are gone
         assert sorted(group.sample_idx) == list(range(len(group)))
     assert len(trajectories) == problems.n_samples.sum()
+
+
+# GSM8K problems 0-4: prompts of 357, 259, 321, 269 and 504 tokens. With 24 new tokens and slots
+# rounded up to 256 tokens, problem 0 needs 512-token slots and problem 4 768-token ones.
+SLOT_RUN = ["model.backend=slot", "data.limit=5", "sampling.max_new_tokens=24", "runner.threads=1"]
+
+
+def slot_lengths(problems) -> list[int]:
+    return [math.ceil((p + 24) / 256) * 256 for p in problems.prompt_tokens]
+
+
+@pytest.mark.parametrize("model", ["tiny_hybrid", "tiny_llama"])
+def test_warm_up_at_the_longest_prompt_leaves_no_allocation_on_any_clock(tmp_path, data_dir, model):
+    Runner(config(f"model={model}", *SLOT_RUN), tmp_path).run()
+    meta, problems, _ = read_run(tmp_path)
+    lengths = slot_lengths(problems)
+    assert max(lengths[1:]) > lengths[0]  # a warm-up on problem 0's prompt would leave problem 4 to allocate
+    assert list(problems.on_clock_events) == [{"allocations": 0, "graph_captures": 0}] * 5
+    assert meta["warmup_events"] == {"allocations": 1, "graph_captures": 0}  # no CUDA here: no graphs
+    assert meta["summary"]["on_clock_events"] == {"allocations": 0, "graph_captures": 0}
+
+
+def test_allocation_on_a_clock_is_counted_and_shown(tmp_path, data_dir):
+    # Without warm-up the first problem allocates its slots on its clock, and so does every
+    # later problem whose prompt needs longer ones.
+    Runner(config("model=tiny_hybrid", "runner.warmup=false", *SLOT_RUN), tmp_path).run()
+    meta, problems, _ = read_run(tmp_path)
+    lengths = slot_lengths(problems)
+    grows = [int(n > max(lengths[:i], default=0)) for i, n in enumerate(lengths)]
+    assert [e["allocations"] for e in problems.on_clock_events] == grows and sum(grows) == 2
+    assert meta["summary"]["on_clock_events"] == {"allocations": 2, "graph_captures": 0}
+    write_report([tmp_path], tmp_path / "report")
+    assert "| allocations 2 (2 problems) |" in (tmp_path / "report" / "summary.md").read_text()
+
+
+class FakeGPU(MambaInLlamaBackend):
+    """The mamba_in_llama backend on CPU, sized as on a GPU whose free memory holds ``room`` samples of the
+    run's longest prompt (torch.cuda.mem_get_info is faked to say so)."""
+
+    room = 0
+
+    def load(self):
+        super().load()
+        self.device = torch.device("cuda")
+
+    def capacity(self, prompt_tokens):
+        self.longest = prompt_tokens
+        return super().capacity(prompt_tokens)
+
+    def free_bytes(self) -> int:
+        host, n = self.host, self.longest
+        return math.ceil((self.room * per_slot_bytes(host.model, host.max_len(n)) + host.model.prefill_bytes(n)) / 0.9)
+
+
+@pytest.mark.parametrize("room_on_resume, expected", [(20, 6), (6, 6), (3, "only 3 samples")])
+def test_a_resume_keeps_the_runs_concurrency_whatever_memory_is_free(tmp_path, data_dir, monkeypatch,
+                                                                     room_on_resume, expected):
+    calls = []
+    monkeypatch.setattr(auto, "backend_class", lambda name: FakeGPU)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    runner = None
+
+    def mem_get_info(device=None):
+        calls.append("mem_get_info")
+        return runner.backend.free_bytes(), 80 * 2**30
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    FakeGPU.room = 6
+    runner = Runner(config("model=tiny_hybrid", "data.limit=1"), tmp_path)
+    runner.run()
+    assert read_run(tmp_path)[0]["concurrency"] == 6  # as many as fit
+    assert calls[:2] == ["empty_cache", "mem_get_info"]  # PyTorch's cached memory counts as free
+
+    FakeGPU.room = room_on_resume  # the resume (data.limit=2: one more problem) finds other free memory
+    runner = Runner(config("model=tiny_hybrid", "data.limit=2"), tmp_path)
+    if isinstance(expected, str):
+        with pytest.raises(StoreError, match=f"cannot resume {tmp_path} at its concurrency 6: {expected} of its "
+                                             r"longest prompt \(\d+ tokens\) fit"):
+            runner.run()
+        meta, problems, _ = read_run(tmp_path)
+        assert meta["concurrency"] == 6 and list(problems.concurrency) == [6]
+        return
+    runner.run()
+    meta, problems, _ = read_run(tmp_path)
+    assert meta["status"] == "done" and meta["concurrency"] == expected and list(problems.concurrency) == [6, 6]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_a_gpu_graphs_are_captured_in_warm_up_never_on_a_clock(tmp_path, data_dir):
+    Runner(config("model=tiny_hybrid", "+model.options.attention=torch", *SLOT_RUN), tmp_path).run()
+    meta, problems, _ = read_run(tmp_path)
+    assert meta["warmup_events"]["graph_captures"] > 0  # one graph per attention bucket of the longest slots
+    assert all(e == {"allocations": 0, "graph_captures": 0} for e in problems.on_clock_events)
+
+
+def test_no_grader_exists_until_every_problem_is_done(tmp_path, data_dir, monkeypatch):
+    # Grading (and its process pool) never shares a problem's clock: the first Grader is made
+    # once the last problem's line is written.
+    from harness.grading import grader
+
+    made_after = []
+    init = grader.Grader.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made_after.append(len(read_run(tmp_path)[1]))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(grader.Grader, "__init__", counting_init)
+    Runner(config("model=tiny_llama", "data.limit=3", "sampling.max_new_tokens=24", "runner.threads=1",
+                  "runner.grade=true"), tmp_path).run()
+    meta, problems, trajectories = read_run(tmp_path)
+    assert made_after == [3] and len(problems) == 3 and trajectories.correct.notna().all() and meta["grader"]

@@ -32,7 +32,7 @@ LAUNCH = ["-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra
           "hydra.launcher.timeout_min=5", "hydra.launcher.poll_s=1"]
 QUIET = ["runner.threads=1", "runner.progress=false", "sampling.max_new_tokens=24"]
 TINY = ["budget=1s", "data.limit=4", *QUIET]
-TAG = "_sampling.max_new_tokens=24"
+TAG = "_runner.threads=1,sampling.max_new_tokens=24"
 TIME_LIMIT_PROBLEMS = 33
 
 

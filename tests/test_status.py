@@ -16,7 +16,7 @@ from conftest import ROOT, harness_cmd
 from harness.store import read_jsonl
 
 TINY = ["budget=1s", "data.limit=4", "runner.threads=1", "runner.progress=false", "sampling.max_new_tokens=24"]
-TAG = "_sampling.max_new_tokens=24"
+TAG = "_runner.threads=1,sampling.max_new_tokens=24"
 
 
 def status(path, *args):

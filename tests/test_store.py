@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -67,3 +68,19 @@ def test_discard_problem_removes_only_that_problem(tmp_path):
     store.append_trajectory(sample("b", 0))
     store.close()
     assert [t["problem_id"] for t in read_jsonl(tmp_path / "trajectories.jsonl")] == ["a", "b"]
+
+
+def test_a_problems_samples_are_synced_once_before_its_line(tmp_path, monkeypatch):
+    store = RunStore(tmp_path, CONFIG)
+    synced = []
+
+    def fsync(fd):  # which file, and how many problem lines it held when synced
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        synced.append((name, len(read_jsonl(tmp_path / "problems.jsonl"))))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    for i in range(3):
+        store.append_trajectory(sample("a", i))
+    store.finish_problem(problem("a"))
+    store.close()
+    assert synced == [("trajectories.jsonl", 0), ("problems.jsonl", 1)]

@@ -80,3 +80,20 @@ def test_killed_sweep_reruns_only_what_is_missing(tmp_path, data_dir):
     meta, problems, trajectories = read_run(second)
     assert meta["status"] == "done" and list(problems.problem_id) == ["gsm8k/test/1", "gsm8k/test/3"]
     assert not trajectories.duplicated(["problem_id", "sample_idx"]).any()
+
+
+def test_a_sweep_over_a_measured_runner_key_runs_each_job_in_its_own_directory(tmp_path, data_dir):
+    # The command (plus debug=tiny to keep it short): concurrency changes what is
+    # measured, so it names the job directory; before, both jobs shared one and the second was
+    # refused by the lock.
+    proc = subprocess.run(harness_cmd("-m", "model=tiny_llama", "runner.concurrency=2,4", "budget=1s", "data.limit=2",
+                                      "debug=tiny", f"hydra.sweep.dir={tmp_path}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=400, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(p.name for p in tmp_path.iterdir() if (p / "run.json").exists())
+    assert runs == [f"gsm8k_tiny_llama_1s_debug=tiny,runner.concurrency={c}" for c in (2, 4)]
+    for name, concurrency in zip(runs, (2, 4)):
+        meta, problems, _ = read_run(tmp_path / name)
+        assert meta["status"] == "done" and meta["concurrency"] == concurrency
+        assert list(problems.problem_id) == ["gsm8k/test/0", "gsm8k/test/1"]
+        assert set(problems.concurrency) == {concurrency}

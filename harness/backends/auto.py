@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from harness.backends import Backend, backend_class
 from harness.config import BackendName, HarnessConfig, ModelConfig
+from harness.errors import UserError
 
 # The students' architectures (as ``harness.models.hub.ModelInfo.architecture`` names them), each
 # run only by the slot-engine backend of the same name, and what to call them in messages.
@@ -42,7 +43,7 @@ class BackendChoice:
 
 
 def choose_backend(requested: str, facts: Facts) -> BackendChoice:
-    """The backend for ``model.backend=requested`` given ``facts``; ValueError where none fits."""
+    """The backend for ``model.backend=requested`` given ``facts``; UserError where none fits."""
     arch, gpu = facts.architecture, "CUDA" if facts.cuda else "no CUDA device"
     student = STUDENTS.get(arch)
     if requested == BackendName.auto:
@@ -60,14 +61,14 @@ def choose_backend(requested: str, facts: Facts) -> BackendChoice:
             return BackendChoice(arch, f"slot: the slot engine, through the {arch} backend for a {student} checkpoint")
         if arch == "llama":
             return BackendChoice("engine", "slot: the slot engine, through the engine backend for a llama")
-        raise ValueError(f"model.backend=slot runs llama, MambaInLlama and Llamba models on the slot engine; this "
-                         f"model is {arch}: use model.backend=auto")
+        raise UserError(f"model.backend=slot runs llama, MambaInLlama and Llamba models on the slot engine; this "
+                        f"model is {arch}: use model.backend=auto")
     if (student or requested in STUDENTS) and requested != arch:
         owner = f"{student} checkpoints run on {arch} only" if student else f"it runs {STUDENTS[requested]} only"
-        raise ValueError(f"model.backend={requested} cannot run this model ({arch}; {owner}): "
-                         f"use model.backend={arch if student else 'auto'}")
+        raise UserError(f"model.backend={requested} cannot run this model ({arch}; {owner}): "
+                        f"use model.backend={arch if student else 'auto'}")
     if requested == BackendName.engine and arch != "llama":
-        raise ValueError(f"model.backend=engine runs llama models, this one is {arch}: use model.backend=auto")
+        raise UserError(f"model.backend=engine runs llama models, this one is {arch}: use model.backend=auto")
     return BackendChoice(str(requested), f"model.backend={requested} as configured")
 
 

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.config import ModelConfig, RunnerConfig, SamplingConfig, check_ranges
+from harness.errors import UserError
 from harness.session import Session
 
 
@@ -29,13 +30,15 @@ def parse_options(options_type: type, options: dict[str, Any], backend: str) -> 
     valid = [f.name for f in dataclasses.fields(options_type)]
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(f"model.options {', '.join(unknown)} unknown to backend={backend}: valid keys are "
+        raise UserError(f"model.options {', '.join(unknown)} unknown to backend={backend}: valid keys are "
                          f"{', '.join(valid) or 'none'}")
     try:
         typed = OmegaConf.merge(OmegaConf.structured(options_type), dict(options))
     except OmegaConfBaseException as err:
-        raise ValueError(f"model.options for backend={backend}: {str(err).splitlines()[0]}") from None
-    return OmegaConf.to_object(typed)
+        raise UserError(f"model.options for backend={backend}: {str(err).splitlines()[0]}") from None
+    parsed = OmegaConf.to_object(typed)
+    check_ranges(parsed, "model.options.")
+    return parsed
 
 
 class Backend(ABC):
@@ -62,8 +65,15 @@ class Backend(ABC):
         """Token ids of the chat-formatted prompt, ending where the assistant starts."""
 
     @abstractmethod
+    def capacity(self, prompt_tokens: int) -> int | None:
+        """How many samples of a prompt this long (plus ``max_new_tokens``) fit at once, measured
+        now (on a GPU, from its free memory with PyTorch's allocator cache emptied first); None
+        where memory is not the limit (CPU). A backend whose engine sizes itself for the longest
+        prompt (vLLM) starts it here, so this comes before the first session."""
+
     def max_concurrency(self, prompt_tokens: int) -> int:
-        """As many samples as fit at once for a prompt of this length (see ``choose_concurrency``)."""
+        """The concurrency for a run whose longest prompt is this long (see ``choose_concurrency``)."""
+        return self.choose_concurrency(self.capacity(prompt_tokens))
 
     def choose_concurrency(self, fits: int | None) -> int:
         """The run's concurrency from config and, on an accelerator, what fits in its memory.
@@ -82,7 +92,8 @@ class Backend(ABC):
         """Open a session with room for ``concurrency`` samples of this prompt."""
 
     def warmup(self, prompt_ids: list[int], concurrency: int, steps: int = 4) -> None:
-        """Run a few steps at full concurrency so lazy init and compilation are off the clock."""
+        """Run a few steps at full concurrency so lazy init, allocation for a prompt this long and
+        compilation (graph capture) are off the clock."""
         session = self.session(prompt_ids, concurrency)
         session.add(concurrency)
         for _ in range(steps):
@@ -94,6 +105,12 @@ class Backend(ABC):
     def reseed(self, seed: int) -> None:
         """Seed sampling before a problem, so a resumed or sharded run samples each problem
         from the same random stream as an unbroken run."""
+
+    def events(self) -> dict[str, int]:
+        """Running counts of engine work that must not fall inside a problem's clock (slot
+        allocations, CUDA-graph captures, preemptions...); the runner records, per problem, how
+        many happened on its clock. Empty: the backend has none to count."""
+        return {}
 
     def describe(self) -> dict[str, object]:
         """Backend facts for run.json (device, dtype, library versions...)."""

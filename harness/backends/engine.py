@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from harness.backends.torch_backend import SlotEngineBackend, eos_ids
 from harness.engine.llama import from_hf_llama, is_llama
+from harness.errors import UserError
 
 
 class EngineBackend(SlotEngineBackend):
     def _load_model(self) -> set[int]:
         hf_model = self._load_causal_lm()
         if not is_llama(hf_model):
-            raise ValueError(f"backend=engine needs a Llama-family model, not {hf_model.config.model_type!r}: "
+            raise UserError(f"backend=engine needs a Llama-family model, not {hf_model.config.model_type!r}: "
                              "use model.backend=hf")
         self.model = from_hf_llama(hf_model)
         return eos_ids(hf_model.generation_config.eos_token_id, self.tokenizer)

@@ -22,9 +22,9 @@ class HFBackend(TorchBackend):
         self.model = self._load_causal_lm()
         return eos_ids(self.model.generation_config.eos_token_id, self.tokenizer)
 
-    def max_concurrency(self, prompt_tokens: int) -> int:
+    def capacity(self, prompt_tokens: int) -> int | None:
         if self.device.type != "cuda":
-            return self.choose_concurrency(None)
+            return None
         # Measure one sample's cache at the longest length it can reach (KV grows with tokens,
         # Mamba state does not), then fill 90% of free memory, leaving room for logits.
         with torch.no_grad():
@@ -34,8 +34,9 @@ class HFBackend(TorchBackend):
         # Slots keep up to ~2x their live length before compaction (see HFSession._compact).
         per_sample = short + per_token * 2 * (prompt_tokens + self.max_new_tokens)
         per_sample += 4 * self.model.config.vocab_size * 4  # fp32 logits and sampling buffers
+        torch.cuda.empty_cache()  # memory PyTorch caches but no tensor holds is free for the slots
         free, _ = torch.cuda.mem_get_info(self.device)
-        return self.choose_concurrency(int(0.9 * free // per_sample))
+        return int(0.9 * free // per_sample)
 
     def _prefill(self, prompt_ids: list[int]):
         out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)

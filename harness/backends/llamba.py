@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.backends.torch_backend import StudentBackend
+from harness.errors import UserError
 from harness.models import resolve
 from harness.models.checkpoint import local_dir
 from harness.models.llamba import load_model
@@ -25,8 +26,8 @@ class LlambaBackend(StudentBackend):
         cfg = self.model_cfg
         directory = local_dir(resolve(cfg.path), cfg.revision)
         if cfg.tokenizer is None and not has_tokenizer(directory):
-            raise FileNotFoundError(f"model.path={cfg.path} has no tokenizer (Llamba repos ship none): set "
-                                    "model.tokenizer to its teacher's, e.g. meta-llama/Llama-3.2-1B-Instruct")
+            raise UserError(f"model.path={cfg.path} has no tokenizer (Llamba repos ship none): set "
+                            "model.tokenizer to its teacher's, e.g. meta-llama/Llama-3.2-1B-Instruct")
         self.tokenizer = self._tokenizer(str(directory))
         self.model = load_model(directory, self.dtype, self.device)
         self._use_kernels()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.backends.torch_backend import StudentBackend, StudentOptions
+from harness.errors import UserError
 from harness.models import resolve
 from harness.models.checkpoint import local_dir
 from harness.models.mamba_in_llama import ROPE_CHOICES, load_model
@@ -27,7 +28,7 @@ class MambaInLlamaOptions(StudentOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.rope not in ROPE_CHOICES:
-            raise ValueError(f"model.options.rope={self.rope!r}: use {' or '.join(ROPE_CHOICES)} (docs/mamba.md)")
+            raise UserError(f"model.options.rope={self.rope!r}: use {' or '.join(ROPE_CHOICES)} (docs/mamba.md)")
 
 
 class MambaInLlamaBackend(StudentBackend):

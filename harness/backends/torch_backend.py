@@ -102,10 +102,11 @@ class SlotEngineBackend(TorchBackend):
         super().load()
         self.host = EngineHost(self.model, self.sampling_params, self.generator, self.max_new_tokens, self.options)
 
-    def max_concurrency(self, prompt_tokens: int) -> int:
-        if self.device.type != "cuda":
-            return self.choose_concurrency(None)
-        return self.choose_concurrency(self.host.fits(prompt_tokens))
+    def capacity(self, prompt_tokens: int) -> int | None:
+        return self.host.fits(prompt_tokens) if self.device.type == "cuda" else None
+
+    def events(self) -> dict[str, int]:
+        return dict(self.host.events)
 
     def session(self, prompt_ids: list[int], concurrency: int) -> Session:
         # eos and stop are read per session, so tests (and callers) may change them after load.

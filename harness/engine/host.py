@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 import torch
 
 from harness.engine.sampling import SamplingParams
@@ -10,6 +11,7 @@ from harness.engine.session import EngineSession
 from harness.engine.slots import SlotEngine
 from harness.engine.state import DecodeModel
 from harness.engine.stop import StopChecker
+from harness.errors import MissingPackage, UserError
 from harness.kernels.decode_attention import attend_masked, attend_split_k
 from harness.kernels.top_p import nucleus_threshold
 
@@ -20,23 +22,27 @@ KERNEL_CHOICES = ("auto", "triton", "torch")
 class EngineOptions:
     """``model.options`` the engine reads (backends on the engine add their own)."""
 
-    gpu_memory_utilization: float = 0.9  # share of free GPU memory the decode slots may fill
+    # Valid ranges as field metadata (ge / gt / le), checked when the options are parsed
+    # (harness.config.check_ranges).
+    # Share of free GPU memory the decode slots may fill.
+    gpu_memory_utilization: float = field(default=0.9, metadata={"gt": 0, "le": 1})
     cuda_graph: bool = True  # capture the decode step (model + sampling + finish checks); CUDA only
-    max_len_multiple: int = 256  # slot length is rounded up to this, so most problems reuse one graph
+    # Slot length is rounded up to this, so most problems reuse one graph.
+    max_len_multiple: int = field(default=256, metadata={"ge": 1})
     # Decode attention: "triton" reads each slot's own length (split-K kernel); "torch" reads the
     # longest live slot's length rounded up to attn_bucket; "auto" is triton on CUDA, else torch.
     attention: str = "auto"
-    attn_bucket: int = 256
+    attn_bucket: int = field(default=256, metadata={"ge": 0})
     # Top-p: "triton" finds the nucleus by a threshold search, "torch" by sorting the vocabulary.
     top_p: str = "auto"
     # Device steps between host syncs (finish times are this coarse). None: 4 on CUDA, where a
     # sync stalls the queued work; 1 on CPU, where it costs nothing.
-    sync_every: int | None = None
+    sync_every: int | None = field(default=None, metadata={"ge": 1})
 
     def __post_init__(self) -> None:
         for option in ("attention", "top_p"):
             if getattr(self, option) not in KERNEL_CHOICES:
-                raise ValueError(f"model.options.{option}={getattr(self, option)!r}: use auto, triton or torch")
+                raise UserError(f"model.options.{option}={getattr(self, option)!r}: use auto, triton or torch")
 
 
 TRITON_HINT = "pip install triton (CUDA torch wheels ship it; on CPU it runs only with TRITON_INTERPRET=1)"
@@ -51,7 +57,7 @@ def use_triton(choice: str, device: torch.device, option: str) -> bool:
     except ImportError as err:
         if choice == "auto":
             return False
-        raise ImportError(f"model.options.{option}=triton needs Triton: {TRITON_HINT} [{err}]") from None
+        raise MissingPackage(f"model.options.{option}=triton needs Triton: {TRITON_HINT} [{err}]") from None
     return choice == "triton" or device.type == "cuda"
 
 
@@ -72,6 +78,8 @@ class EngineHost:
         self.model, self.sampling, self.generator = model, sampling, generator
         self.max_new_tokens, self.options = max_new_tokens, options
         self.engine: SlotEngine | None = None
+        # Slot allocations and CUDA graphs captured so far (the runner counts those on a clock).
+        self.events = {"allocations": 0, "graph_captures": 0}
         self.split_k = use_triton(options.attention, model.device, "attention")
         self.attend = attend_split_k if self.split_k else attend_masked
         self.nucleus = nucleus_threshold if use_triton(options.top_p, model.device, "top_p") else None
@@ -104,6 +112,7 @@ class EngineHost:
         """How many slots fit in the GPU's free memory (plus the slots already held)."""
         max_len = self.max_len(prompt_tokens)
         held = self.model.state_bytes(self.engine.batch, self.engine.max_len) if self.engine else 0
+        torch.cuda.empty_cache()  # memory PyTorch caches but no tensor holds is free for the slots
         free, _ = torch.cuda.mem_get_info(self.model.device)
         # The prompt's prefill runs beside the slots: keep room for its activations.
         usable = self.options.gpu_memory_utilization * (free + held) - self.model.prefill_bytes(prompt_tokens)
@@ -118,6 +127,8 @@ class EngineHost:
             engine = self.engine = SlotEngine(
                 self.model, batch, self.max_len(prompt_tokens), self.max_new_tokens, self.sampling, self.generator,
                 self.cuda_graph, self.attend, self.attn_bucket, self.nucleus)
+            self.events["allocations"] += 1
+            self.events["graph_captures"] += len(engine.graphs)
         return engine
 
     @torch.inference_mode()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import USAGE_EXIT, UserError
 from harness.grading.audit import audit_records
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S
 from harness.grading.extraction import check_dataset
@@ -34,7 +35,7 @@ from harness.summary import refresh_summary
 UNVERSIONED = {"version": 1}
 
 
-class GradeError(ValueError):
+class GradeError(UserError):
     pass
 
 
@@ -61,9 +62,9 @@ def _classes(records: list[TrajectoryRecord], grader: Grader) -> dict[tuple[str,
 
 
 def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
-                  data_dir: str | Path | None = None, grader: Grader | None = None) -> dict[str, Any]:
+                  data_dir: str | Path | None = None) -> dict[str, Any]:
     """Grade the samples of a run with today's rules (all of them if `regrade`, else the ungraded),
-    form their voting classes and audit the grades; `grader` (closed by its owner) keeps its cache."""
+    form their voting classes and audit the grades."""
     start = time.monotonic()
     meta = read_run_json(run_dir)
     config = meta.get("config", {})
@@ -75,9 +76,7 @@ def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeo
     golds = importlib.import_module("harness.data").load_gold(data_cfg)
     records = read_trajectories(run_dir)
     todo = [r for r in records if (regrade or r.correct is None) and r.problem_id in golds]
-    mine = grader is None
-    grader = grader or Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction)
-    try:
+    with Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction) as grader:
         futures = [grader.submit(r.text, golds[r.problem_id]) for r in todo]
         grades = {(r.problem_id, r.sample_idx): f.result() for r, f in zip(todo, futures)}
         changed = sum((r.pred, r.correct) != grades[(r.problem_id, r.sample_idx)] for r in todo
@@ -86,9 +85,6 @@ def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeo
             r.pred, r.correct = grades[(r.problem_id, r.sample_idx)]
         classes = _classes(records, grader)
         stats = dict(grader.stats)
-    finally:
-        if mine:
-            grader.close()
     reclassed = any(r.answer_class != classes[(r.problem_id, r.sample_idx)] for r in records)
 
     def fill(current: list[TrajectoryRecord]) -> list[TrajectoryRecord]:
@@ -165,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
                             regrade=args.regrade)
-    except (ValueError, OSError) as err:  # StoreError, DataError, GradeError, a bad extraction mode
+    except UserError as err:  # StoreError, DataError, GradeError...; anything else keeps its traceback
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     print(json.dumps(summary))
     return 0

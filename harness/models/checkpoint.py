@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from harness.errors import UserError
+
 WEIGHTS = ("*.safetensors", "*.bin")
 CONFIGS = ("*.json", "tokenizer*", "*.jinja")
 
@@ -22,7 +24,7 @@ def local_dir(path: str, revision: str | None = None, patterns: tuple[str, ...] 
     if Path(path).is_dir():
         return Path(path)
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path):
-        raise FileNotFoundError(f"model.path {path!r} is neither a local directory nor a hub id")
+        raise UserError(f"model.path {path!r} is neither a local directory nor a hub id")
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(path, revision=revision, allow_patterns=list(patterns)))
@@ -36,7 +38,7 @@ def weight_files(directory: Path) -> list[Path]:
             return [directory / f for f in sorted(set(shards))]
     files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
     if not files:
-        raise FileNotFoundError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
+        raise UserError(f"no *.safetensors or pytorch_model.bin weights in {directory}")
     return files
 
 

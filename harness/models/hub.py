@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.models import resolve
 
 CONFIG_FILE, MAMBA_CONFIG_FILE, TOKENIZER_FILE = "config.json", "mamba_config.json", "tokenizer_config.json"
@@ -22,7 +23,7 @@ _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+|[\w.-]+")
 LOGIN = "`hf auth login` (or `huggingface-cli login`)"
 
 
-class ModelUnavailable(FileNotFoundError):
+class ModelUnavailable(UserError):
     """A model that cannot be had; the message is one line naming what was looked for and the fix."""
 
 

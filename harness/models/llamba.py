@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from harness.errors import UserError
 from harness.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
 from harness.models.discrete_mamba2 import DiscreteMamba2Mixer
 from harness.models.llamba_config import LlambaConfig
@@ -75,7 +76,7 @@ def to_checkpoint(state_dict: dict[str, Tensor], cfg: LlambaConfig) -> dict[str,
 def read_checkpoint(directory: Path) -> tuple[LlambaConfig, dict[str, Tensor]]:
     """Config and every tensor (on CPU, as stored) of a Llamba checkpoint directory."""
     if not (directory / CONFIG_FILE).exists():
-        raise FileNotFoundError(f"{directory} has no {CONFIG_FILE}: not a Llamba checkpoint")
+        raise UserError(f"{directory} has no {CONFIG_FILE}: not a Llamba checkpoint")
     cfg = LlambaConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
     return cfg, read_tensors(directory)
 

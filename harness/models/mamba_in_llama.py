@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from harness.errors import UserError
 from harness.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
 from harness.models.mamba_config import HybridConfig, Layout
 from harness.models.mamba_model import MambaInLlamaForCausalLM
@@ -74,7 +75,7 @@ def read_checkpoint(directory: Path) -> tuple[HybridConfig, Layout, dict[str, Te
     """Config, layout and every tensor (on CPU, as stored) of a checkpoint directory."""
     for name in (CONFIG_FILE, MAMBA_CONFIG_FILE):
         if not (directory / name).exists():
-            raise FileNotFoundError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
+            raise UserError(f"{directory} has no {name}: not a MambaInLlama checkpoint")
     tensors = read_tensors(directory)
     layout = Layout.detect(tensors)
     cfg = HybridConfig.from_dicts(json.loads((directory / CONFIG_FILE).read_text()),

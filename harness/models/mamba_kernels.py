@@ -12,6 +12,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness.errors import MissingPackage
+
 INSTALL_HINT = "pip install 'harness[mamba]' (mamba-ssm with its CUDA extension, on a machine with CUDA)"
 
 
@@ -29,14 +31,14 @@ class Kernels:
 
 @functools.cache
 def load_kernels() -> Kernels:
-    """The kernels, or an ImportError whose one line says how to install them."""
+    """The kernels, or a MissingPackage error whose one line says how to install them."""
     try:
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
         from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
     except ImportError as err:
         # Older mamba-ssm's package __init__ imports the compiled `selective_scan_cuda`, so a
         # wheel built without its extension fails here too.
-        raise ImportError(f"the Mamba students on CUDA need mamba-ssm: {INSTALL_HINT} [{err}]") from None
+        raise MissingPackage(f"the Mamba students on CUDA need mamba-ssm: {INSTALL_HINT} [{err}]") from None
     return Kernels(selective_state_update, mamba_chunk_scan_combined, _selective_scan(), _conv_update())
 
 

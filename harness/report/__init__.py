@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import selection as sel
+from harness.errors import UserError
 from harness.report.curves import N_BOOT, SEED, series, summary_table, throughput_table
 from harness.report.figures import plot_curves, plot_throughput
 from harness.report.match import match_table
@@ -43,7 +44,7 @@ def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: s
     matplotlib.use("Agg")  # files only, never a display
     try:
         raw = read_runs(find_run_dirs(paths))
-    except ValueError as err:  # a corrupt results file: harness.store names file and line
+    except UserError as err:  # a corrupt results file: harness.store names file and line
         raise ReportError(str(err)) from None
     for ds, group in by_dataset([r for r in raw if len(r.problems)]).items():
         check_graders(group, DATASETS.get(ds, ds))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import harness.report as report
+from harness.errors import UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         files = report.write_report(args.runs or [Path("results")], args.out, args.partial, xs=args.x,
                                     reference=args.reference)
-    except report.ReportError as err:
+    except UserError as err:  # ReportError, or a results file the store cannot read
         print(f"report: {err}", file=sys.stderr)
         return 1
     print(f"report: wrote {len(files)} files to {args.out}/")

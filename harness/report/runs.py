@@ -13,12 +13,14 @@ import pandas as pd
 
 from harness import cost
 from harness import selection as sel
-from harness.config import current_backend
-from harness.store import config_diff, flatten, read_run
+from harness.config import current_backend, under, unmeasured_keys
+from harness.errors import UserError
+from harness.store import config_diff, current_names, flatten, read_run
 
 DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
-# Keys that may differ between shards of one run: which shard, and how it was resumed.
-SHARD_FREE_KEYS = ("data.shard", "run.resume")
+# What the shards of one run differ in. Every measured key (harness.config.is_measured), the
+# concurrency they ran at and data.limit (shards partition the first `limit` problems) must agree.
+SHARD_KEY, LIMIT_KEY = "data.shard", "data.limit"
 # Engines by speed class: the slot engine (engine, mamba_in_llama, llamba: static caches, CUDA-graph
 # decode) and vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
 SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba_in_llama": "optimized", "llamba": "optimized",
@@ -28,7 +30,7 @@ COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample cost
 UNKNOWN_GRADER = "version unknown (graded before versions were recorded)"
 
 
-class ReportError(Exception):
+class ReportError(UserError):
     """A one-line reason the report can't be made."""
 
 
@@ -173,9 +175,21 @@ def read_runs(dirs: Sequence[Path]) -> list[Run]:
     return runs
 
 
+def _shard_free_keys() -> list[str]:
+    return [SHARD_KEY, *(k for k in unmeasured_keys() if k != LIMIT_KEY)]
+
+
+def _concurrency(run: Run) -> list[int]:
+    """The concurrencies the run's problems ran at (run.json's before any problem finished)."""
+    if len(run.problems):
+        return sorted({int(c) for c in run.problems["concurrency"]})
+    return [run.meta["concurrency"]] if run.meta.get("concurrency") else []
+
+
 def _identity(run: Run) -> str:
-    flat = flatten(run.config)
-    return json.dumps({k: v for k, v in flat.items() if not k.startswith(SHARD_FREE_KEYS)}, sort_keys=True, default=str)
+    free = _shard_free_keys()
+    kept = {k: v for k, v in flatten(current_names(run.config)).items() if not under(k, free)}
+    return json.dumps({**kept, "concurrency": _concurrency(run)}, sort_keys=True, default=str)
 
 
 def _shard(run: Run) -> tuple[int, int] | None:
@@ -186,10 +200,10 @@ def _shard(run: Run) -> tuple[int, int] | None:
 
 
 def merge_shards(runs: list[Run], partial: bool = False) -> list[Run]:
-    """One Run per experiment: shards with equal configs (but for SHARD_FREE_KEYS) concatenated.
+    """One Run per experiment: shards equal in every measured key and in concurrency, concatenated.
 
-    Refuses (ReportError) shards of one model and dataset whose configs differ, a missing or
-    doubled shard, unless ``partial``: then each config group is plotted from what is there.
+    Refuses (ReportError) shards of one model and dataset whose configs or concurrencies differ,
+    a missing or doubled shard, unless ``partial``: then each group is plotted from what is there.
     """
     groups: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
@@ -211,7 +225,11 @@ def merge_shards(runs: list[Run], partial: bool = False) -> list[Run]:
             kin = [r for r in runs if _shard(r) and r not in members and r.dataset == me.dataset
                    and r.config["model"]["name"] == me.config["model"]["name"]]
             if kin:
-                diff = config_diff(me.config, kin[0].config, SHARD_FREE_KEYS)
+                diff = config_diff(me.config, kin[0].config, _shard_free_keys())
+                if not diff:
+                    raise ReportError(f"shards measured at different concurrencies: {me.dirs[0]} ({_concurrency(me)}) "
+                                      f"and {kin[0].dirs[0]} ({_concurrency(kin[0])}); rerun them with one "
+                                      "runner.concurrency, or --partial to plot them as separate runs")
                 raise ReportError(f"shards with different configs: {me.dirs[0]} and {kin[0].dirs[0]} differ in "
                                   f"{', '.join(diff)}; rerun one, or --partial to plot them as separate runs")
             raise ReportError(f"missing shard(s) {', '.join(str(i) for i in missing)} of {names}; "

@@ -9,7 +9,7 @@ import pandas as pd
 from harness.report.curves import LEVEL, N_BOOT, SEED, throughput
 from harness.report.figures import fmt_seconds
 from harness.report.runs import DATASETS, Run
-from harness.summary import answer_rates
+from harness.summary import answer_rates, on_clock_events
 
 MATCH_COLUMNS = ["reference", "reference_run", "reference_accuracy", "time_to_match_s", "ttm_ci_low", "ttm_ci_high",
                  "speedup", "speedup_ci_low", "speedup_ci_high", "reached_share", "match_n_problems"]
@@ -86,6 +86,18 @@ def audit_line(meta: dict) -> str:
             f"{audit['only_math_verify_correct']} only by Math-Verify)")
 
 
+def _on_clock(run: Run) -> str:
+    """The runs table's cell: engine events on the problems' clocks (docs/architecture.md)."""
+    events = on_clock_events(run.problems)
+    if events is None:
+        return "–"  # a run made before they were counted
+    if not events:
+        return "not counted"
+    hit = sum(isinstance(e, dict) and any(e.values()) for e in run.problems["on_clock_events"])
+    counts = ", ".join(f"{kind} {n}" for kind, n in events.items() if n)
+    return f"{counts} ({hit} problem{'s' * (hit != 1)})" if counts else "none"
+
+
 def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame,
                      warnings: dict[str, str | None]) -> str:
     lines = ["# Results summary", "",
@@ -119,10 +131,13 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
     lines += ["## Runs: engines, answers, throughput", "",
               "`answered`: graded samples that state an answer (%); `cut`: samples stopped by max_new_tokens (%); "
               "engine classes and grader versions: docs/metrics.md (\"Engines, grader versions, answer rates\"); "
-              "FLOPs and bytes per generated token: analytic (docs/metrics.md, \"Cost axes\").", "",
+              "FLOPs and bytes per generated token: analytic (docs/metrics.md, \"Cost axes\"); `on-clock events`: "
+              "slot allocations, CUDA-graph captures or engine preemptions inside a problem's clock (none in a "
+              "normal run; docs/architecture.md).", "",
               "| dataset | model | engine class | device | grader | status | budget | answered | cut | "
-              "tokens/sample | FLOPs/token | bytes/token | samples/s | tokens/s | concurrency | run directories |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "tokens/sample | FLOPs/token | bytes/token | samples/s | tokens/s | concurrency | on-clock events | "
+              "run directories |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         s = throughput(r)
         rates = answer_rates(r.samples)
@@ -131,7 +146,7 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
                      f"{_pct(rates['answer_rate'])} | {_pct(rates['truncated_rate'])} | "
                      f"{r.samples['n_tokens'].mean() if len(r.samples) else 0:.1f} | {_num(s['flops_per_token'])} | "
                      f"{_num(s['bytes_per_token'])} | "
-                     f"{s['samples_per_s']:.2f} | {s['tokens_per_s']:.1f} | {s['concurrency']:g} | "
+                     f"{s['samples_per_s']:.2f} | {s['tokens_per_s']:.1f} | {s['concurrency']:g} | {_on_clock(r)} | "
                      f"{', '.join(str(d) for d in r.dirs)} |")
     lines += ["", "## Grader audit", "",
               "Math-Verify's own pipeline (parse and verify, on each sample's text and the gold answer) grades "

@@ -29,8 +29,9 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import runlock, slurm
-from harness.config import ConfigError, as_dict, to_harness_config
-from harness.store import RESUME_FREE_KEYS, RUN_FILE, config_diff
+from harness.config import as_dict, to_harness_config
+from harness.errors import UserError
+from harness.store import RUN_FILE, measured_diff
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def is_done(run_dir: Path, config: dict[str, Any]) -> bool:
         return False
     old = meta.get("config", {})
     # data.limit may change on resume, but then there are more problems to run.
-    return (meta.get("status") == "done" and not config_diff(old, config, RESUME_FREE_KEYS)
+    return (meta.get("status") == "done" and not measured_diff(old, config)
             and old.get("data", {}).get("limit") == config["data"]["limit"])
 
 
@@ -97,7 +98,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
             del task_cfg["hydra"]  # what the job's run records as its config, as Hydra's run_job does
         try:
             recorded = as_dict(to_harness_config(task_cfg))
-        except (ConfigError, ValueError):  # a bad job config: submitted, so its own run says why
+        except UserError:  # a bad job config: submitted, so its own run says why
             recorded = None
         if recorded is not None and is_done(run_dir, recorded):
             return "done"
