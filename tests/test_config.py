@@ -147,6 +147,8 @@ def test_one_declaration_says_which_keys_change_what_is_measured():
     (["budget=0s"], "budget '0s' must be a positive, finite duration"),
     (["model=tiny_hybrid", "+model.options.gpu_memory_utilization=1.5"],
      "model.options.gpu_memory_utilization=1.5 is out of range: it must be > 0 and <= 1"),
+    (["model=tiny_llamba", "+model.options.max_len_multiple=0"],
+     "model.options.max_len_multiple=0 is out of range: it must be >= 1"),
 ])
 def test_a_setting_out_of_range_fails_at_start_in_one_line_naming_it(tmp_path, overrides, message):
     proc = subprocess.run(harness_cmd("debug=tiny", *overrides, f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,

@@ -47,8 +47,12 @@ def make_tokenizer(out_dir: Path):
 
 
 def _save(model, tokenizer, out_dir: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
     # End-of-turn and end-of-text both end a sample, as for Llama-3-Instruct.
     model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids(t) for t in ("<|eot_id|>", "<|end_of_text|>")]
+    # Built on first use, often on the way to a one-line error: no progress bar on stderr.
+    hf_logging.disable_progress_bar()
     model.save_pretrained(out_dir)
 
 
