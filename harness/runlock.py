@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,14 +117,6 @@ def check_not_running(run_dir: str | Path) -> None:
     found = holder(run_dir)
     if found is not None:
         raise RunLocked(f"{run_dir} is still being written by {describe(found)}; run this when it has finished")
-
-
-def exit_if_running(run_dir: str | Path) -> None:
-    """For the CLIs that rewrite a run's files: exit with a one-line error if it is being written."""
-    try:
-        check_not_running(run_dir)
-    except RunLocked as err:
-        sys.exit(f"error: {err}")
 
 
 @contextmanager

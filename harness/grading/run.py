@@ -137,7 +137,7 @@ def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.runlock import exit_if_running
+    from harness.runlock import check_not_running
 
     parser = argparse.ArgumentParser(
         prog="python -m harness.grading",
@@ -157,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="benchmark data directory, overriding the one in the run's config")
     args = parser.parse_args(argv)
-    exit_if_running(args.run_dir)  # its writer appends to trajectories.jsonl, which grading rewrites
     try:
+        check_not_running(args.run_dir)  # its writer appends to trajectories.jsonl, which grading rewrites
         summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
                             regrade=args.regrade)
-    except UserError as err:  # StoreError, DataError, GradeError...; anything else keeps its traceback
+    except UserError as err:  # RunLocked, StoreError, DataError, GradeError...; anything else keeps its traceback
         print(f"error: {err}", file=sys.stderr)
         return USAGE_EXIT
     print(json.dumps(summary))
