@@ -8,9 +8,8 @@ import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
-from harness.backends import auto
+from harness.backends import auto, backend_class
 from harness.backends.base import Backend
-from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import register, to_harness_config
 from harness.engine.host import per_slot_bytes
 from harness.report import write_report
@@ -181,7 +180,7 @@ def slot_lengths(problems) -> list[int]:
     return [math.ceil((p + 24) / 256) * 256 for p in problems.prompt_tokens]
 
 
-@pytest.mark.parametrize("model", ["tiny_hybrid", "tiny_llama"])
+@pytest.mark.parametrize("model", ["tiny_hybrid", "tiny_llamba", "tiny_llama"])
 def test_warm_up_at_the_longest_prompt_leaves_no_allocation_on_any_clock(tmp_path, data_dir, model):
     Runner(config(f"model={model}", *SLOT_RUN), tmp_path).run()
     meta, problems, _ = read_run(tmp_path)
@@ -205,9 +204,9 @@ def test_allocation_on_a_clock_is_counted_and_shown(tmp_path, data_dir):
     assert "| allocations 2 (2 problems) |" in (tmp_path / "report" / "summary.md").read_text()
 
 
-class FakeGPU(MambaInLlamaBackend):
-    """The mamba_in_llama backend on CPU, sized as on a GPU whose free memory holds ``room`` samples of the
-    run's longest prompt (torch.cuda.mem_get_info is faked to say so)."""
+class FakeGPU:
+    """A student's backend (mixed in below) on CPU, sized as on a GPU whose free memory holds
+    ``room`` samples of the run's longest prompt (torch.cuda.mem_get_info is faked to say so)."""
 
     room = 0
 
@@ -224,11 +223,14 @@ class FakeGPU(MambaInLlamaBackend):
         return math.ceil((self.room * per_slot_bytes(host.model, host.max_len(n)) + host.model.prefill_bytes(n)) / 0.9)
 
 
-@pytest.mark.parametrize("room_on_resume, expected", [(20, 6), (6, 6), (3, "only 3 samples")])
-def test_a_resume_keeps_the_runs_concurrency_whatever_memory_is_free(tmp_path, data_dir, monkeypatch,
+@pytest.mark.parametrize("model, room_on_resume, expected", [
+    ("tiny_hybrid", 20, 6), ("tiny_hybrid", 6, 6), ("tiny_hybrid", 3, "only 3 samples"),
+    ("tiny_llamba", 20, 6), ("tiny_llamba", 3, "only 3 samples"),  # the pure student: same protocol
+])
+def test_a_resume_keeps_the_runs_concurrency_whatever_memory_is_free(tmp_path, data_dir, monkeypatch, model,
                                                                      room_on_resume, expected):
     calls = []
-    monkeypatch.setattr(auto, "backend_class", lambda name: FakeGPU)
+    monkeypatch.setattr(auto, "backend_class", lambda name: type("FakeGPU", (FakeGPU, backend_class(name)), {}))
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
     runner = None
@@ -239,13 +241,13 @@ def test_a_resume_keeps_the_runs_concurrency_whatever_memory_is_free(tmp_path, d
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
     FakeGPU.room = 6
-    runner = Runner(config("model=tiny_hybrid", "data.limit=1"), tmp_path)
+    runner = Runner(config(f"model={model}", "data.limit=1"), tmp_path)
     runner.run()
     assert read_run(tmp_path)[0]["concurrency"] == 6  # as many as fit
     assert calls[:2] == ["empty_cache", "mem_get_info"]  # PyTorch's cached memory counts as free
 
     FakeGPU.room = room_on_resume  # the resume (data.limit=2: one more problem) finds other free memory
-    runner = Runner(config("model=tiny_hybrid", "data.limit=2"), tmp_path)
+    runner = Runner(config(f"model={model}", "data.limit=2"), tmp_path)
     if isinstance(expected, str):
         with pytest.raises(StoreError, match=f"cannot resume {tmp_path} at its concurrency 6: {expected} of its "
                                              r"longest prompt \(\d+ tokens\) fit"):
