@@ -18,7 +18,7 @@ from harness.data import build_messages, load_problems
 from harness.models import resolve
 from harness.store import read_run
 
-MODELS = {"tiny_llama": "hf", "tiny_hybrid": "mamba"}
+MODELS = {"tiny_llama": "hf", "tiny_hybrid": "mamba_in_llama"}
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +62,14 @@ def test_the_report_draws_every_axis_and_prints_the_time_to_match(study, tmp_pat
     assert proc.returncode == 0, proc.stderr
     for axis in ("time", "tokens", "flops", "bytes", "samples"):
         frame = pd.read_csv(out / f"gsm8k_vs_{axis}.csv")
-        assert set(frame.label) == {"tiny_llama (hf)", "tiny_hybrid (mamba)"}
+        assert set(frame.label) == {"tiny_llama (hf)", "tiny_hybrid (mamba_in_llama)"}
         assert (out / f"gsm8k_vs_{axis}.png").exists()
     # Default reference: the Transformer; its own row matches itself at speed-up 1.
     assert "### Time to match on GSM8K: tiny_llama (hf) at 2 s" in proc.stdout
     table = pd.read_csv(out / "summary.csv")
     own = table[(table.label == "tiny_llama (hf)") & (table.method == "coverage") & table.speedup.notna()]
     assert own.speedup.tolist() == [1.0]
-    assert "speed classes (optimized: tiny_hybrid (mamba); plain: tiny_llama (hf))" in proc.stderr
+    assert "speed classes (optimized: tiny_hybrid (mamba_in_llama); plain: tiny_llama (hf))" in proc.stderr
     # The analytic costs per token: the summary's numbers are those of harness.cost on the records.
     meta, problems, samples = read_run(root / "tiny_llama")
     prompt = samples.problem_id.map(problems.set_index("problem_id").prompt_tokens)
