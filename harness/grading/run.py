@@ -24,7 +24,7 @@ from typing import Any
 from harness.errors import USAGE_EXIT, UserError
 from harness.grading.audit import audit_records
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S
-from harness.grading.extraction import check_dataset
+from harness.grading.extraction import check_dataset, check_mode
 from harness.grading.grader import Grader
 from harness.grading.version import GRADER_VERSION, grader_info
 from harness.store import (AUDIT_FILE, TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories,
@@ -44,11 +44,16 @@ def _describe(info: dict[str, Any]) -> str:
 
 
 def _rules_of(config: dict[str, Any]) -> tuple[str, str]:
-    """(dataset rules, extraction mode) a run's config asks for."""
+    """(dataset rules, extraction mode) a run's config asks for; GradeError for ones unknown here."""
     data = config.get("data", {})
     dataset = data.get("grader") or ("gsm8k" if data.get("name") == "gsm8k" else "math")
-    check_dataset(dataset)
-    return dataset, (config.get("runner") or {}).get("extraction", "strict")
+    extraction = (config.get("runner") or {}).get("extraction", "strict")
+    try:
+        check_dataset(dataset)
+        check_mode(extraction)
+    except ValueError as err:  # the run's config is input here: one line, not a traceback
+        raise GradeError(f"{err}; fix the run's run.json") from None
+    return dataset, extraction
 
 
 def _classes(records: list[TrajectoryRecord], grader: Grader) -> dict[tuple[str, int], int | None]:
