@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from harness import selection as sel
+from harness.errors import UserError
 
 
 def key(pred: str | None) -> str | None:
@@ -128,7 +129,7 @@ def test_summarize_counts_problems_without_samples() -> None:
     assert out["best_of_n"] == 0.0
     no_rm = sel.summarize(RUN.drop(columns=["reward"]), 10.0, ["rm_weighted"], key=key)
     assert math.isnan(no_rm["rm_weighted"])
-    with pytest.raises(ValueError, match="unknown selection method"):
+    with pytest.raises(UserError, match="unknown selection method"):
         sel.summarize(RUN, 10.0, ["oracle"], key=key)
 
 
