@@ -125,8 +125,8 @@ MEASURED_ELSEWHERE = ["model.name", "model.tokenizer", "model.options", "data.na
 
 def test_one_declaration_says_which_keys_change_what_is_measured():
     assert set(unmeasured_keys()) == {"data.dir", "data.limit", "selection.reward.time_on_axis", "runner.grade",
-                                      "runner.grade_workers", "runner.grade_timeout_s", "runner.audit", "runner.progress",
-                                      "run"}
+                                      "runner.grade_workers", "runner.grade_timeout_s", "runner.audit",
+                                      "runner.progress", "run"}
     assert not any(is_measured(k) for k in ("run.resume", "run.report", "runner.progress", "data.limit"))
     assert all(is_measured(k) for k in MEASURED_ELSEWHERE)
     # Sweeps name a job by its measured overrides only (hydra's own and unmeasured ones left out).
