@@ -117,6 +117,8 @@ _EMPHASIS = re.compile(r"^\s*(?i:indeed|simply|just|exactly|clearly|actually|obv
 _WORDS_AFTER_VALUE = re.compile(r"(?<=[\d}).])\s+[a-zA-Z][a-zA-Z \t']*$")
 _MATHY = re.compile(r"\d|\\[a-zA-Z]|^\(?[A-Z]\)?$|[a-zA-Z]\s*[=<>^]|[=<>^]\s*[a-zA-Z]")
 # Characters that never occur in a real answer: decoding noise and control characters.
+# A box the box reader did not take (cut off, "$\\boxed", or empty) is no answer, not the text "\\boxed".
+_BOX_LEFT = re.compile(r"\\(?:boxed|fbox|Box)(?![a-zA-Z])")
 _NOISE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 # A number as written in prose: optional sign and $, thousands groups, decimals.
 _NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
@@ -276,6 +278,6 @@ def extract_answer(text: str, dataset: str, mode: str = "strict") -> str | None:
     if answer is None and mode == "flexible":
         numbers = _NUMBER.findall(text)
         answer = clean_number(numbers[-1]) if numbers else None
-    if answer is None or _NOISE.search(answer) or _is_placeholder(answer):
+    if answer is None or _NOISE.search(answer) or _is_placeholder(answer) or _BOX_LEFT.search(answer):
         return None
     return (clean_number(answer) or answer) if rules.numeric else answer

@@ -114,6 +114,12 @@ STRICT: dict[str, list[tuple[str, str, str | None]]] = {
         ("math", r"The final answer is simply $\frac{1}{2}$.", r"\frac{1}{2}"),
         ("gsm8k", "The answer is exactly 42 apples.", "42"),
     ],
+    "cut_off_or_empty_boxes": [
+        ("gsm8k", "Therefore, the final answer is: $\\boxed", None),
+        ("math", "Therefore, the final answer is: $\\boxed{", None),
+        ("math", "Therefore, the final answer is: $\\boxed$. I hope it is correct.", None),
+        ("math", "The answer is $\\boxed$.", None),
+    ],
     "no_stated_answer": [
         ("math", "I am not sure how to solve this.", None),
         ("math", "", None),
