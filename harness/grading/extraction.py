@@ -116,9 +116,9 @@ _PROSE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{2,}\s+[a-zA-Z]{2,}")
 _EMPHASIS = re.compile(r"^\s*(?i:indeed|simply|just|exactly|clearly|actually|obviously|definitely|really|still)\b,?\s*")
 _WORDS_AFTER_VALUE = re.compile(r"(?<=[\d}).])\s+[a-zA-Z][a-zA-Z \t']*$")
 _MATHY = re.compile(r"\d|\\[a-zA-Z]|^\(?[A-Z]\)?$|[a-zA-Z]\s*[=<>^]|[=<>^]\s*[a-zA-Z]")
-# Characters that never occur in a real answer: decoding noise and control characters.
-# A box the box reader did not take (cut off, "$\\boxed", or empty) is no answer, not the text "\\boxed".
+# A box the box reader did not take (cut off, "$\boxed", or empty) is no answer, not the text "\boxed".
 _BOX_LEFT = re.compile(r"\\(?:boxed|fbox|Box)(?![a-zA-Z])")
+# Characters that never occur in a real answer: decoding noise and control characters.
 _NOISE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 # A number as written in prose: optional sign and $, thousands groups, decimals.
 _NUMBER = re.compile(r"(?<![\w.])-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
