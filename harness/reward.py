@@ -238,8 +238,8 @@ def check_reward_model(cfg: RewardConfig) -> None:
     generates anything, and loads the model only after generation (its memory stays free)."""
     from transformers import AutoTokenizer
 
-    from harness.models import resolve
-    from harness.models.hub import model_info
+    from harness.generation.models import resolve
+    from harness.generation.models.hub import model_info
 
     if not cfg.model:
         raise UserError("selection.methods has rm_weighted / best_of_n but no reward model is set: set "
@@ -255,12 +255,12 @@ def load_reward_model(cfg: RewardConfig) -> RewardModel:
     """Load the reward model named by a ``selection.reward`` config (hub id, local dir or builtin:<name>).
 
     Its ``device`` and ``dtype`` default as the generator's do: the GPU when there is one, and
-    ``harness.devices.choose_dtype`` (bf16 on CUDA, fp32 on CPUs without native bf16).
+    ``harness.generation.devices.choose_dtype`` (bf16 on CUDA, fp32 on CPUs without native bf16).
     """
     from transformers import AutoTokenizer
 
-    from harness.devices import pick_device, pick_dtype
-    from harness.models import resolve
+    from harness.generation.devices import pick_device, pick_dtype
+    from harness.generation.models import resolve
 
     if not cfg.model:
         raise UserError("no reward model configured: set selection.reward.model (or pass --model)")

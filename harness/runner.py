@@ -22,13 +22,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.backends import Backend
-from harness.backends.auto import BackendChoice, make_backend
+from harness.generation.backends import Backend
+from harness.generation.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, PromptConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
 from harness.environment import describe_environment
-from harness.session import Finished
+from harness.generation.session import Finished
 from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
 from harness.summary import summarize_run
@@ -107,7 +107,7 @@ def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
 def _model_shape(model_cfg) -> dict[str, Any] | None:
     """The sizes the report's analytic cost axes need (harness.cost); None, with a warning, when unknown."""
     from harness.cost import read_model_shape
-    from harness.models import resolve
+    from harness.generation.models import resolve
 
     try:
         return read_model_shape(resolve(model_cfg.path), model_cfg.revision)

@@ -97,7 +97,7 @@ def assert_stop_string_cuts(backend, prompt: list[int], text: str) -> None:
 def split_k():
     """The Triton split-K decode attention (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.kernels.decode_attention import attend_split_k
+    from harness.generation.kernels.decode_attention import attend_split_k
 
     return attend_split_k
 
@@ -106,6 +106,6 @@ def split_k():
 def nucleus():
     """The Triton top-p threshold search (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.kernels.top_p import nucleus_threshold
+    from harness.generation.kernels.top_p import nucleus_threshold
 
     return nucleus_threshold

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import assert_stop_string_cuts, drive
 
-from harness.backends.hf import HFBackend
+from harness.generation.backends.hf import HFBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.backends import backend_class
-from harness.backends.base import Backend
+from harness.generation.backends import backend_class
+from harness.generation.backends.base import Backend
 from harness.config import ModelConfig, RunnerConfig
 from harness.errors import UserError
 

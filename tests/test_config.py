@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from harness.backends import BACKENDS, backend_class
+from harness.generation.backends import BACKENDS, backend_class
 from harness.config import (BackendName, ConfigError, _overrides_tag, is_measured, register, to_harness_config,
                             unmeasured_keys)
 
@@ -38,7 +38,7 @@ def test_every_option_of_every_group_composes(group):
 def test_every_models_backend_accepts_its_options(model):
     cfg = to_harness_config(_compose(f"model={model}"))
     assert isinstance(cfg.model.backend, BackendName)
-    # auto / slot resolve on the machine (harness/backends/auto.py): every backend they may pick.
+    # auto / slot resolve on the machine (harness/generation/backends/auto.py): every backend they may pick.
     names = BACKENDS.names() if cfg.model.backend in ("auto", "slot") else [cfg.model.backend]
     for name in names:
         backend = backend_class(name)(cfg.model, cfg.sampling, cfg.runner, max_new_tokens=8, seed=0)

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, harness_cmd
 from hydra import compose, initialize_config_dir
 
-from harness.backends.auto import Facts, choose_backend
+from harness.generation.backends.auto import Facts, choose_backend
 from harness.config import register, to_harness_config
 
 CONF = ROOT / "conf"

@@ -13,9 +13,9 @@ import pytest
 from conftest import ROOT, harness_cmd
 
 from harness import cost
-from harness.backends.tokenizer import render_chat_prompt
+from harness.generation.backends.tokenizer import render_chat_prompt
 from harness.data import build_messages, load_problems
-from harness.models import resolve
+from harness.generation.models import resolve
 from harness.store import read_run
 
 MODELS = {"tiny_llama": "hf", "tiny_hybrid": "mamba_in_llama"}

@@ -8,13 +8,13 @@ import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
-from harness.backends import auto, backend_class
-from harness.backends.base import Backend
+from harness.generation.backends import auto, backend_class
+from harness.generation.backends.base import Backend
 from harness.config import register, to_harness_config
-from harness.engine.host import per_slot_bytes
+from harness.generation.engine.host import per_slot_bytes
 from harness.report import write_report
 from harness.runner import Runner, problem_seed, run_problem
-from harness.session import Finished, Session
+from harness.generation.session import Finished, Session
 from harness.store import StoreError, read_run
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.grading import extract_answer
-from harness.models.tiny import make_tokenizer
+from harness.generation.models.tiny import make_tokenizer
 
 SAMPLES = 1000
 

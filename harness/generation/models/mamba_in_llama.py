@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from harness.errors import UserError
-from harness.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
-from harness.models.mamba_config import HybridConfig, Layout
-from harness.models.mamba_model import MambaInLlamaForCausalLM
+from harness.generation.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
+from harness.generation.models.mamba_config import HybridConfig, Layout
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
 
 CONFIG_FILE, MAMBA_CONFIG_FILE = "config.json", "mamba_config.json"
 # The real 3B/1B checkpoints' layout (file sizes and index size match it, see docs/mamba.md).
@@ -126,7 +126,7 @@ def tiny_config(vocab_size: int, attn_layers: tuple[int, ...], mixer: str = "mam
 
 
 def build_tiny(out_dir: Path, attn_layers: tuple[int, ...], layout: Layout = MATH_LAYOUT, seed: int = 0) -> None:
-    from harness.models.tiny import make_tokenizer
+    from harness.generation.models.tiny import make_tokenizer
 
     tokenizer = make_tokenizer(out_dir)
     model = MambaInLlamaForCausalLM(tiny_config(len(tokenizer), attn_layers, layout.mixer, layout.attn))

@@ -1,7 +1,7 @@
 """engine backend: a transformers Llama-family model on the project's slot engine.
 
 The weights load through transformers and are handed over to the engine's model (see
-``harness.engine.llama``): static per-slot K/V cache, sampling and finish checks inside the decode
+``harness.generation.engine.llama``): static per-slot K/V cache, sampling and finish checks inside the decode
 step, one CUDA graph per step on a GPU (docs/engine.md). Same prompts, sampling and records as
 the hf backend, on the engine the students run on (mamba_in_llama, llamba backends): the
 like-for-like choice.
@@ -9,8 +9,8 @@ like-for-like choice.
 
 from __future__ import annotations
 
-from harness.backends.torch_backend import SlotEngineBackend, eos_ids
-from harness.engine.llama import from_hf_llama, is_llama
+from harness.generation.backends.torch_backend import SlotEngineBackend, eos_ids
+from harness.generation.engine.llama import from_hf_llama, is_llama
 from harness.errors import UserError
 
 

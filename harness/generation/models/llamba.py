@@ -25,10 +25,10 @@ import torch
 from torch import Tensor
 
 from harness.errors import UserError
-from harness.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
-from harness.models.discrete_mamba2 import DiscreteMamba2Mixer
-from harness.models.llamba_config import LlambaConfig
-from harness.models.mamba_model import DecoderLayer, SlotLM
+from harness.generation.models.checkpoint import random_init_, read_tensors, write_generation_config, write_tensors
+from harness.generation.models.discrete_mamba2 import DiscreteMamba2Mixer
+from harness.generation.models.llamba_config import LlambaConfig
+from harness.generation.models.mamba_model import DecoderLayer, SlotLM
 
 CONFIG_FILE = "config.json"
 BLOCK_NORM_EPS = 1e-5  # upstream's Block builds both of its norms with eps=1e-5, whatever norm_epsilon says
@@ -113,7 +113,7 @@ def build_tiny_llamba(out_dir: Path, seed: int = 0) -> None:
     """Tiny random Llamba exactly in the hub's layout: config.json and model.safetensors, no
     tokenizer (conf/model/tiny_llamba.yaml takes tiny_llama's, the same tiny tokenizer, as the real
     configs take the teacher's)."""
-    from harness.models.tiny import make_tokenizer
+    from harness.generation.models.tiny import make_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         vocab = len(make_tokenizer(Path(tmp)))

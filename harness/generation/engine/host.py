@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.engine.sampling import SamplingParams
-from harness.engine.session import EngineSession
-from harness.engine.slots import SlotEngine
-from harness.engine.state import DecodeModel
-from harness.engine.stop import StopChecker
+from harness.generation.engine.sampling import SamplingParams
+from harness.generation.engine.session import EngineSession
+from harness.generation.engine.slots import SlotEngine
+from harness.generation.engine.state import DecodeModel
+from harness.generation.engine.stop import StopChecker
 from harness.errors import MissingPackage, UserError
-from harness.kernels.decode_attention import attend_masked, attend_split_k
-from harness.kernels.top_p import nucleus_threshold
+from harness.generation.kernels.decode_attention import attend_masked, attend_split_k
+from harness.generation.kernels.top_p import nucleus_threshold
 
 KERNEL_CHOICES = ("auto", "triton", "torch")
 

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.kernels.decode_attention import Attend
-from harness.models.mamba_kernels import Kernels
+from harness.generation.kernels.decode_attention import Attend
+from harness.generation.models.mamba_kernels import Kernels
 
 
 class RMSNorm(nn.Module):

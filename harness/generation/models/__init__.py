@@ -14,13 +14,13 @@ from harness.registry import Registry
 
 # name -> a function(out_dir: Path) -> None that writes a model directory.
 BUILTINS = Registry("builtin model", "model.path=builtin:<name>", {
-    "tiny_llama": "harness.models.tiny:build_tiny_llama",
-    "tiny_prm": "harness.models.tiny:build_tiny_prm",
-    "tiny_mamba": "harness.models.tiny:build_tiny_mamba",
-    "smollm2": "harness.models.smollm2:build_smollm2",
-    "tiny_hybrid": "harness.models.mamba_in_llama:build_tiny_hybrid",
-    "tiny_pure_mamba": "harness.models.mamba_in_llama:build_tiny_pure_mamba",
-    "tiny_llamba": "harness.models.llamba:build_tiny_llamba",
+    "tiny_llama": "harness.generation.models.tiny:build_tiny_llama",
+    "tiny_prm": "harness.generation.models.tiny:build_tiny_prm",
+    "tiny_mamba": "harness.generation.models.tiny:build_tiny_mamba",
+    "smollm2": "harness.generation.models.smollm2:build_smollm2",
+    "tiny_hybrid": "harness.generation.models.mamba_in_llama:build_tiny_hybrid",
+    "tiny_pure_mamba": "harness.generation.models.mamba_in_llama:build_tiny_pure_mamba",
+    "tiny_llamba": "harness.generation.models.llamba:build_tiny_llamba",
 })
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from harness.engine.slots import SlotEngine
-from harness.engine.state import PromptState
-from harness.engine.stop import StopChecker
-from harness.session import Finished, Session
+from harness.generation.engine.slots import SlotEngine
+from harness.generation.engine.state import PromptState
+from harness.generation.engine.stop import StopChecker
+from harness.generation.session import Finished, Session
 
 
 class EngineSession(Session):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.models import resolve
+from harness.generation.models import resolve
 
 CONFIG_FILE, MAMBA_CONFIG_FILE, TOKENIZER_FILE = "config.json", "mamba_config.json", "tokenizer_config.json"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+|[\w.-]+")

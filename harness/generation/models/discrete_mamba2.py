@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.models.mamba_kernels import Kernels
-from harness.models.mamba_layers import causal_conv, conv_step, repeat_groups, ssm_scan_ref, ssm_step_ref
+from harness.generation.models.mamba_kernels import Kernels
+from harness.generation.models.mamba_layers import causal_conv, conv_step, repeat_groups, ssm_scan_ref, ssm_step_ref
 
 
 class DiscreteMamba2Mixer(nn.Module):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-# (probabilities [B, V], top_p) -> the nucleus threshold per row [B] (see harness.kernels.top_p)
+# (probabilities [B, V], top_p) -> the nucleus threshold per row [B] (see harness.generation.kernels.top_p)
 Threshold = Callable[[Tensor, float], Tensor]
 
 
@@ -56,7 +56,7 @@ def sample_tokens(logits: Tensor, params: SamplingParams, generator: torch.Gener
 def sample_in_graph(logits: Tensor, params: SamplingParams, generator: torch.Generator | None,
                     nucleus: Threshold | None = None) -> Tensor:
     """One token per row of ``logits`` [B, V]; no host sync (greedy when temperature == 0).
-    ``nucleus`` finds top-p's threshold without a sort (``harness.kernels.top_p``)."""
+    ``nucleus`` finds top-p's threshold without a sort (``harness.generation.kernels.top_p``)."""
     if params.temperature == 0:
         return logits.argmax(dim=-1)
     if nucleus is not None and 0 < params.top_p < 1:

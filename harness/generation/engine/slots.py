@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.engine.sampling import SamplingParams, Threshold, sample_in_graph
-from harness.engine.state import Attend, DecodeModel, DecodeState, PromptState
+from harness.generation.engine.sampling import SamplingParams, Threshold, sample_in_graph
+from harness.generation.engine.state import Attend, DecodeModel, DecodeState, PromptState
 
 
 def bucket_lengths(max_len: int, bucket: int, has_attention: bool) -> list[int]:

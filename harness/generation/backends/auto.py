@@ -20,11 +20,11 @@ import dataclasses
 import importlib.util
 from dataclasses import dataclass
 
-from harness.backends import Backend, backend_class
+from harness.generation.backends import Backend, backend_class
 from harness.config import BackendName, HarnessConfig, ModelConfig
 from harness.errors import UserError
 
-# The students' architectures (as ``harness.models.hub.ModelInfo.architecture`` names them), each
+# The students' architectures (as ``harness.generation.models.hub.ModelInfo.architecture`` names them), each
 # run only by the slot-engine backend of the same name, and what to call them in messages.
 STUDENTS = {"mamba_in_llama": "MambaInLlama", "llamba": "Llamba"}
 
@@ -74,8 +74,8 @@ def choose_backend(requested: str, facts: Facts) -> BackendChoice:
 
 def gather_facts(model: ModelConfig) -> Facts:
     """This machine's facts for ``model`` (a model that cannot be had fails here, in one line)."""
-    from harness.devices import cuda_visible
-    from harness.models.hub import check_tokenizer, model_info
+    from harness.generation.devices import cuda_visible
+    from harness.generation.models.hub import check_tokenizer, model_info
 
     info = model_info(model.path, model.revision)
     if model.tokenizer is not None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from harness.backends.base import Backend
-from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
-from harness.devices import pick_device, pick_dtype
-from harness.engine import EngineHost, EngineOptions, SamplingParams, StopChecker
-from harness.models import resolve
-from harness.session import Session
+from harness.generation.backends.base import Backend
+from harness.generation.backends.tokenizer import load_tokenizer, render_chat_prompt
+from harness.generation.devices import pick_device, pick_dtype
+from harness.generation.engine import EngineHost, EngineOptions, SamplingParams, StopChecker
+from harness.generation.models import resolve
+from harness.generation.session import Session
 
 
 def eos_ids(eos_token_id: int | list[int] | None, tokenizer) -> set[int]:
@@ -56,7 +56,7 @@ class TorchBackend(Backend):
     @functools.cached_property
     def tokenizer_dir(self) -> Path | None:
         """``model.tokenizer``'s files (no weights) as a local directory; None when it is not set."""
-        from harness.models.checkpoint import CONFIGS, local_dir
+        from harness.generation.models.checkpoint import CONFIGS, local_dir
 
         tokenizer = self.model_cfg.tokenizer
         return None if tokenizer is None else local_dir(resolve(tokenizer), patterns=CONFIGS)
@@ -93,8 +93,8 @@ class TorchBackend(Backend):
 
 
 class SlotEngineBackend(TorchBackend):
-    """A backend whose samples run on the slot engine (``harness.engine``): its ``_load_model``
-    sets ``self.model`` to a ``harness.engine.state.DecodeModel``."""
+    """A backend whose samples run on the slot engine (``harness.generation.engine``): its ``_load_model``
+    sets ``self.model`` to a ``harness.generation.engine.state.DecodeModel``."""
 
     options_type = EngineOptions
 
@@ -127,13 +127,13 @@ class StudentOptions(EngineOptions):
 
 class StudentBackend(SlotEngineBackend):
     """A distilled Mamba student on the slot engine: its ``_load_model`` loads ``self.model`` (a
-    ``harness.models.mamba_model.SlotLM``) and calls ``_use_kernels``."""
+    ``harness.generation.models.mamba_model.SlotLM``) and calls ``_use_kernels``."""
 
     options_type = StudentOptions
 
     def _use_kernels(self) -> None:
         if self.device.type == "cuda" and self.options.kernels:
-            from harness.models.mamba_kernels import load_kernels
+            from harness.generation.models.mamba_kernels import load_kernels
 
             self.model.kernels = load_kernels()
 

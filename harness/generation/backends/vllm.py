@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.backends.base import Backend
-from harness.backends.tokenizer import load_tokenizer, render_chat_prompt
+from harness.generation.backends.base import Backend
+from harness.generation.backends.tokenizer import load_tokenizer, render_chat_prompt
 from harness.config import SamplingConfig, setting
-from harness.devices import choose_dtype, cpu_flags
+from harness.generation.devices import choose_dtype, cpu_flags
 from harness.errors import MissingPackage, UserError
-from harness.models import resolve
-from harness.session import Finished, FinishReason, Session
+from harness.generation.models import resolve
+from harness.generation.session import Finished, FinishReason, Session
 
 if TYPE_CHECKING:
     from vllm import SamplingParams

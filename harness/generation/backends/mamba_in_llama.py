@@ -4,7 +4,7 @@ slot engine.
 Per problem the prompt is prefilled once; its state (conv + SSM state per Mamba layer, K/V
 prefix per attention layer) and next-token logits are kept, and a sample starts by copying that
 state into a free slot, so refilling a slot never prefills again. The slots, the in-graph
-sampler and the CUDA-graph decode step are ``harness.engine``'s (shared with the engine and
+sampler and the CUDA-graph decode step are ``harness.generation.engine``'s (shared with the engine and
 llamba backends); this module loads the model and mamba-ssm's kernels.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.backends.torch_backend import StudentBackend, StudentOptions
+from harness.generation.backends.torch_backend import StudentBackend, StudentOptions
 from harness.errors import UserError
-from harness.models import resolve
-from harness.models.checkpoint import local_dir
-from harness.models.mamba_in_llama import ROPE_CHOICES, load_model
+from harness.generation.models import resolve
+from harness.generation.models.checkpoint import local_dir
+from harness.generation.models.mamba_in_llama import ROPE_CHOICES, load_model
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.kernels.decode_attention import Attend
-from harness.models.mamba_config import HybridConfig
-from harness.models.mamba_kernels import Kernels
-from harness.models.mamba_layers import MLP, Attention, Mamba1Mixer, Mamba2Mixer, RMSNorm
+from harness.generation.kernels.decode_attention import Attend
+from harness.generation.models.mamba_config import HybridConfig
+from harness.generation.models.mamba_kernels import Kernels
+from harness.generation.models.mamba_layers import MLP, Attention, Mamba1Mixer, Mamba2Mixer, RMSNorm
 
 # SSM states stay fp32 whatever the weights are: they integrate over the whole sample.
 SSM_STATE_DTYPE = torch.float32
@@ -210,7 +210,7 @@ class SlotLM(nn.Module):
 
     def step(self, tokens: Tensor, state: DecodeState, attend: Attend) -> Tensor:
         """Feed one token per slot (tokens [B]); returns next-token logits [B, V] (fp32).
-        ``attend`` is the attention layers' decode kernel (``harness.kernels.decode_attention``)."""
+        ``attend`` is the attention layers' decode kernel (``harness.generation.kernels.decode_attention``)."""
         # Free slots step too (static shapes); clamping keeps their writes inside the cache.
         positions = state.lengths.clamp(max=state.max_len - 1)
         h = self.model.embed_tokens(tokens)

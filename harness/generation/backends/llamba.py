@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends.torch_backend import StudentBackend
+from harness.generation.backends.torch_backend import StudentBackend
 from harness.errors import UserError
-from harness.models import resolve
-from harness.models.checkpoint import local_dir
-from harness.models.llamba import load_model
+from harness.generation.models import resolve
+from harness.generation.models.checkpoint import local_dir
+from harness.generation.models.llamba import load_model
 
 
 def has_tokenizer(directory: Path) -> bool:

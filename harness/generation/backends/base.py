@@ -1,6 +1,6 @@
 """The one small interface every generation backend implements (no torch here).
 
-A backend loads one model and opens ``harness.session.Session``s on prompts; the runner owns the
+A backend loads one model and opens ``harness.generation.session.Session``s on prompts; the runner owns the
 clock and the budget protocol (see that module). Each backend declares the ``model.options`` it
 accepts as a dataclass (``options_type``), parsed and checked when the backend is made, before
 any model loads.
@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig, check_ranges
 from harness.errors import UserError
-from harness.session import Session
+from harness.generation.session import Session
 
 
 @dataclasses.dataclass(frozen=True)

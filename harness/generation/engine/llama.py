@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from harness.models.mamba_config import HybridConfig, Layout
-from harness.models.mamba_in_llama import to_internal
-from harness.models.mamba_model import MambaInLlamaForCausalLM
+from harness.generation.models.mamba_config import HybridConfig, Layout
+from harness.generation.models.mamba_in_llama import to_internal
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
 
 # The Mamba fields of an all-attention config are unused; these only satisfy its checks.
 _HF_LAYOUT = Layout(mixer="mamba1", mamba_proj="fused", attn="hf")

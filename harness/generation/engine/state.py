@@ -1,10 +1,10 @@
 """What the slot engine needs from a model: the protocols a decode model implements.
 
-The engine imports no model. A model (``harness.models.mamba_model.SlotLM``: the MambaInLlama
+The engine imports no model. A model (``harness.generation.models.mamba_model.SlotLM``: the MambaInLlama
 students, through them any transformers Llama, and the Llamba students) satisfies these
 structurally: it prefills a prompt into a ``PromptState``, allocates ``DecodeState`` slots, and
 advances every slot by one token with ``step``, given the decode-attention kernel to use
-(``harness.kernels.decode_attention``).
+(``harness.generation.kernels.decode_attention``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from harness.kernels.decode_attention import Attend
+from harness.generation.kernels.decode_attention import Attend
 
 
 class PromptState(Protocol):

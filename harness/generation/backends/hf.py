@@ -12,9 +12,9 @@ import copy
 
 import torch
 
-from harness.backends.torch_backend import TorchBackend, eos_ids
-from harness.engine.sampling import sample_tokens
-from harness.session import Finished, Session
+from harness.generation.backends.torch_backend import TorchBackend, eos_ids
+from harness.generation.engine.sampling import sample_tokens
+from harness.generation.session import Finished, Session
 
 
 class HFBackend(TorchBackend):
