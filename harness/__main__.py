@@ -32,7 +32,7 @@ log = logging.getLogger("harness")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from harness.runner import Runner
-    from harness.summary import format_summary
+    from harness.analysis.summary import format_summary
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -353,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _score_cli(args: argparse.Namespace) -> int:
     from harness.runlock import check_not_running
     from harness.store import read_run_json, update_run_json
-    from harness.summary import refresh_summary
+    from harness.analysis.summary import refresh_summary
 
     run = read_run_json(args.run_dir)
     # A live runner appends to trajectories.jsonl and a rewrite would lose its lines; a run whose

@@ -31,7 +31,7 @@ from harness.environment import describe_environment
 from harness.generation.session import Finished
 from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
-from harness.summary import summarize_run
+from harness.analysis.summary import summarize_run
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def _halve_on_oom(err: Exception, concurrency: int, where: str) -> int:
 
 
 def _model_shape(model_cfg) -> dict[str, Any] | None:
-    """The sizes the report's analytic cost axes need (harness.cost); None, with a warning, when unknown."""
-    from harness.cost import read_model_shape
+    """The sizes the report's analytic cost axes need (harness.analysis.cost); None, with a warning, when unknown."""
+    from harness.analysis.cost import read_model_shape
     from harness.generation.models import resolve
 
     try:

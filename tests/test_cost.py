@@ -1,4 +1,4 @@
-"""harness.cost: shapes read from the tiny models' files, and the formulas against a hand count."""
+"""harness.analysis.cost: shapes read from the tiny models' files, and the formulas against a hand count."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import cost
+from harness.analysis import cost
 from harness.generation.models import resolve
 
 PROMPT, TOKENS, BATCH = np.array([10]), np.array([3]), np.array([8])  # one sample: 3 tokens after 10

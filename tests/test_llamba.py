@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from mamba_helpers import assert_kernel_path_matches_reference, restore, seeded, standins
 
-from harness import cost
+from harness.analysis import cost
 from harness.generation.engine import EngineHost, EngineOptions, SamplingParams, per_slot_bytes
 from harness.generation.kernels.decode_attention import attend_masked
 from harness.generation.models.checkpoint import random_init_

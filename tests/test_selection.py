@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import selection as sel
+from harness.analysis import selection as sel
 from harness.errors import UserError
 
 

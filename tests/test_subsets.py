@@ -1,4 +1,4 @@
-"""Every method against the sample count k is its expected value over k-subsets (harness.subsets):
+"""Every method against the sample count k is its expected value over k-subsets (harness.analysis.subsets):
 checked against brute force over all subsets, and on hand-built runs through `python -m harness.report`."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from report_helpers import make_run, sample
 
-from harness import selection as sel
-from harness import subsets
+from harness.analysis import selection as sel
+from harness.analysis import subsets
 from test_selection import frame, key, random_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ from harness.grading.grader import Grader
 from harness.grading.version import GRADER_VERSION, grader_info
 from harness.store import (AUDIT_FILE, TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories,
                            update_run_json, write_grader_audit)
-from harness.summary import refresh_summary
+from harness.analysis.summary import refresh_summary
 
 # What a run.json without a ``grader`` entry was graded by: the grader before versions existed.
 UNVERSIONED = {"version": 1}

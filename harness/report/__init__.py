@@ -3,8 +3,8 @@
 ``python -m harness.report [RUN_DIR ...] [--out DIR] [--partial] [--x time tokens flops bytes]
 [--reference MODEL]``. Shards of one run (configs equal except ``data.shard``) are merged first;
 curves average over problems with a seeded percentile bootstrap band over problems
-(harness.selection), against wall-clock time or a cost per problem (generated tokens, analytic
-FLOPs or bytes: harness.cost), and against samples. The time to match a reference model is
+(harness.analysis.selection), against wall-clock time or a cost per problem (generated tokens, analytic
+FLOPs or bytes: harness.analysis.cost), and against samples. The time to match a reference model is
 printed and tabled. Definitions: docs/metrics.md. Every figure's data is written beside it as CSV.
 
 Modules: ``runs`` (reading, merging shards, labels, engines, graders), ``curves`` (the numbers),
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import selection as sel
+from harness.analysis import selection as sel
 from harness.errors import UserError
 from harness.report.curves import N_BOOT, SEED, series, summary_table, throughput_table
 from harness.report.figures import plot_curves, plot_throughput

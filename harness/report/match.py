@@ -4,7 +4,7 @@ Per dataset and method, on the problems both runs finished: the target is the re
 accuracy at its full budget; a run's time to match is the first arrival time at which its own
 mean accuracy reaches the target (inf: not within its budget); the speed-up is the reference's
 own time to reach the target divided by the run's. The interval resamples problems jointly for
-both runs (the same multinomial weights, as harness.selection.mean_ci draws them). Estimator and
+both runs (the same multinomial weights, as harness.analysis.selection.mean_ci draws them). Estimator and
 reference rule: docs/metrics.md ("Time to match").
 """
 
@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from harness import cost
-from harness import selection as sel
+from harness.analysis import cost
+from harness.analysis import selection as sel
 from harness.report.curves import LEVEL, N_BOOT, SEED
 from harness.report.runs import DATASETS, ReportError, Run, by_dataset
 

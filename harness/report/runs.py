@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness import cost
-from harness import selection as sel
+from harness.analysis import cost
+from harness.analysis import selection as sel
 from harness.config import current_backend, under, unmeasured_keys
 from harness.errors import UserError
 from harness.store import config_diff, current_names, flatten, read_run
@@ -26,7 +26,7 @@ SHARD_KEY, LIMIT_KEY = "data.shard", "data.limit"
 SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba_in_llama": "optimized", "llamba": "optimized",
                  "hf": "plain"}
 STUDENT_ENGINES = ("mamba_in_llama", "llamba")
-COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.cost)
+COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.analysis.cost)
 UNKNOWN_GRADER = "version unknown (graded before versions were recorded)"
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from harness.report.curves import LEVEL, N_BOOT, SEED, throughput
 from harness.report.figures import fmt_seconds
 from harness.report.runs import DATASETS, Run
-from harness.summary import answer_rates, on_clock_events
+from harness.analysis.summary import answer_rates, on_clock_events
 
 MATCH_COLUMNS = ["reference", "reference_run", "reference_accuracy", "time_to_match_s", "ttm_ci_low", "ttm_ci_high",
                  "speedup", "speedup_ci_low", "speedup_ci_high", "reached_share", "match_n_problems"]

@@ -5,7 +5,7 @@ The first k arrivals are a problem's k *shortest* samples, so a curve over them 
 answers, not k samples. Here every method is the mean over all C(n, k) subsets of the samples
 within the budget (all n of them where k >= n):
 
-- coverage: pass@k, exact (`harness.selection.pass_at_k`);
+- coverage: pass@k, exact (`harness.analysis.selection.pass_at_k`);
 - best_of_n: exact by order statistics: the subset's pick is its first voter in the order
   (reward descending, arrival ascending), so voter j of that order is picked with probability
   C(n - 1 - j, k - 1) / C(n, k);
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from harness.selection import Arrivals, Candidates, candidates, pass_at_k
+from harness.analysis.selection import Arrivals, Candidates, candidates, pass_at_k
 
 EXACT_N = 12  # 4,096 subsets: every one is evaluated
 DRAWS = 256  # random orderings per problem beyond EXACT_N samples ...

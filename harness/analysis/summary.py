@@ -52,7 +52,7 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         if graded.all():
             summary["answer_rate"] = round(rates["answer_rate"], 4)
     if n and graded.all():
-        from harness.selection import summarize
+        from harness.analysis.selection import summarize
 
         methods = list(meta["config"]["selection"]["methods"])
         if "rm_weighted" in methods or "best_of_n" in methods:

@@ -5,7 +5,7 @@ sorted by (problem, arrival time) and ``Steps.value[i]`` is the method's correct
 problem once its samples up to ``i`` have arrived. Evaluating a curve at many times is then a
 vectorised index lookup, so 500 problems x thousands of samples x hundreds of time points stay
 cheap. Against the sample count k every method is instead an expectation over k-subsets
-(`harness.subsets`). Voting classes are the grader's equivalence classes (``voting_classes``).
+(`harness.analysis.subsets`). Voting classes are the grader's equivalence classes (``voting_classes``).
 Definitions and formulas: docs/metrics.md.
 """
 
@@ -237,7 +237,7 @@ def best_of_n(a: Arrivals) -> np.ndarray:
 
 # Each method: Arrivals -> (N,) 0/1 correctness of its pick after each arrival; in display order.
 METHODS = Registry("selection method", "selection.methods=[<name>, ...]",
-                   {m.value: f"harness.selection:{m.value}" for m in Method})
+                   {m.value: f"harness.analysis.selection:{m.value}" for m in Method})
 
 
 def _rewards(a: Arrivals) -> tuple[np.ndarray | None, np.ndarray]:
