@@ -37,7 +37,7 @@ def measure_config(overrides: list[str], budget_s: float) -> dict[str, object]:
     from harness.generation.backends import backend_class
     from harness.data import build_messages, load_problems
     from harness.profile import compose_config, measure
-    from harness.runner import warmup_prompt
+    from harness.measure.runner import warmup_prompt
 
     cfg = compose_config(overrides)
     problems = load_problems(cfg.data)

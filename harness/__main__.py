@@ -31,7 +31,7 @@ log = logging.getLogger("harness")
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from harness.runner import Runner
+    from harness.measure.runner import Runner
     from harness.analysis.summary import format_summary
 
     hydra_cfg = HydraConfig.get()

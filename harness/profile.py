@@ -29,7 +29,7 @@ from harness.generation.backends import Backend
 from harness.config import Dtype, HarnessConfig, register, to_harness_config
 from harness.data import Problem, build_messages, load_problems
 from harness.errors import USAGE_EXIT, UserError
-from harness.runner import problem_seed, run_problem, warmup_prompt
+from harness.measure.runner import problem_seed, run_problem, warmup_prompt
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -25,7 +25,7 @@ from harness.generation.kernels.top_p import nucleus_threshold_sorted
 from harness.generation.models.checkpoint import random_init_
 from harness.generation.models.mamba_in_llama import tiny_config
 from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
-from harness.runner import run_problem
+from harness.measure.runner import run_problem
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=0)

@@ -13,7 +13,7 @@ from harness.generation.backends.base import Backend
 from harness.config import register, to_harness_config
 from harness.generation.engine.host import per_slot_bytes
 from harness.report import write_report
-from harness.runner import Runner, problem_seed, run_problem
+from harness.measure.runner import Runner, problem_seed, run_problem
 from harness.generation.session import Finished, Session
 from harness.store import StoreError, read_run
 

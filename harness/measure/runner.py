@@ -27,7 +27,7 @@ from harness.generation.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, PromptConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
-from harness.environment import describe_environment
+from harness.measure.environment import describe_environment
 from harness.generation.session import Finished
 from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
