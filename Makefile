@@ -31,7 +31,7 @@ demo: setup
 	$(PY) -m harness.report results/cpu_demo --out plots/cpu_demo
 	@echo "demo: figures and tables in plots/cpu_demo/:" && ls plots/cpu_demo/*.png plots/cpu_demo/summary.md
 
-# Samples/s and tokens/s at several concurrencies (harness/profile.py), e.g. ARGS="model=smollm2 --dtypes auto bfloat16"
+# Samples/s and tokens/s at several concurrencies (harness/ops/profile.py), e.g. ARGS="model=smollm2 --dtypes auto bfloat16"
 profile: setup
 	$(PY) -m harness.profile $(ARGS)
 

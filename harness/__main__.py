@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from harness.config import register, to_harness_config
 from harness.errors import UserError, report_and_exit
-from harness.runlock import RunLocked, hold, refuse_if_held
+from harness.ops.runlock import RunLocked, hold, refuse_if_held
 
 register()
 log = logging.getLogger("harness")
@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> None:
         config = to_harness_config(cfg)
         if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
             raise UserError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
-        # One writer per run directory, for the whole run (harness/runlock.py); taken first, so a
+        # One writer per run directory, for the whole run (harness/ops/runlock.py); taken first, so a
         # second process is refused at once, before it loads anything or waits for a device.
         with hold(run_dir):
             runner = Runner(config, run_dir)

@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _score_cli(args: argparse.Namespace) -> int:
-    from harness.runlock import check_not_running
+    from harness.ops.runlock import check_not_running
     from harness.store import read_run_json, update_run_json
     from harness.analysis.summary import refresh_summary
 

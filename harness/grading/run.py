@@ -142,7 +142,7 @@ def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.runlock import check_not_running
+    from harness.ops.runlock import check_not_running
 
     parser = argparse.ArgumentParser(
         prog="python -m harness.grading",

@@ -2,9 +2,9 @@
 
 ``conf/hydra/launcher/slurm.yaml`` points here. Before submitting, each job's run directory is
 looked at: a job is skipped when its run is done (same config, every problem finished), when a
-live process holds its run directory (harness/runlock.py), or when its last submission is still
+live process holds its run directory (harness/ops/runlock.py), or when its last submission is still
 queued. The others go to SLURM as one job array through submitit, as hydra-submitit-launcher
-does, and their job ids are recorded in ``<sweep>/slurm_jobs.jsonl`` (harness/slurm.py).
+does, and their job ids are recorded in ``<sweep>/slurm_jobs.jsonl`` (harness/ops/slurm.py).
 
 Preemption and time limits are submitit's: SLURM sends USR2 before a job's time limit,
 submitit calls ``checkpoint`` (the launcher's own, resubmitting the job with the same
@@ -28,7 +28,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness import runlock, slurm
+from harness.ops import runlock, slurm
 from harness.config import as_dict, to_harness_config
 from harness.errors import UserError
 from harness.store import RUN_FILE, measured_diff
