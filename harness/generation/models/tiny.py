@@ -72,7 +72,7 @@ def build_tiny_llama(out_dir: Path, seed: int = 0) -> None:
 
 
 def build_tiny_prm(out_dir: Path) -> None:
-    """A random tiny Llama read as a process reward model (P("+") after each step, harness/reward.py):
+    """A random tiny Llama read as a process reward model (P("+") after each step, harness/reward/models.py):
     its scores are noise, for tests and the CPU demo of reward-model selection."""
     build_tiny_llama(out_dir, seed=1)
 

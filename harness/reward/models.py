@@ -7,28 +7,19 @@ position that predicts that step's assistant "+". Steps aggregate by ``last | mi
 ORM: ``AutoModelForSequenceClassification`` on the (problem, solution) chat, one score per
 sample squashed to a probability. Both return (reward, seconds) per sample; the seconds go on
 the plots' time axis. torch/transformers are imported lazily so the reporter stays light.
-
-CLI: ``python -m harness.reward RUN_DIR [--model PATH] [--kind prm|orm] [--aggregation last]``
-fills null ``reward``/``reward_s`` in trajectories.jsonl (atomic rewrite via harness.store).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from harness.config import Aggregation, RewardConfig
-from harness.errors import USAGE_EXIT, UserError
+from harness.errors import UserError
 from harness.registry import Registry
-
-if TYPE_CHECKING:
-    from harness.store import TrajectoryRecord
 
 AGGREGATIONS = tuple(a.value for a in Aggregation)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -224,8 +215,8 @@ class OutcomeRewardModel(RewardModel):
 
 
 KINDS = Registry("reward model kind", "selection.reward.kind=<name>", {
-    "prm": "harness.reward:ProcessRewardModel",
-    "orm": "harness.reward:OutcomeRewardModel",
+    "prm": "harness.reward.models:ProcessRewardModel",
+    "orm": "harness.reward.models:OutcomeRewardModel",
 })
 
 
@@ -248,7 +239,7 @@ def check_reward_model(cfg: RewardConfig) -> None:
     model_info(cfg.model, option="selection.reward.model")
     if cfg.kind == "prm" and not getattr(AutoTokenizer.from_pretrained(resolve(cfg.model)), "chat_template", None):
         raise UserError(f"selection.reward.model={cfg.model}: its tokenizer has no chat template, which the PRM "
-                         "step convention needs (harness/reward.py)")
+                         "step convention needs (harness/reward/models.py)")
 
 
 def load_reward_model(cfg: RewardConfig) -> RewardModel:
@@ -277,104 +268,6 @@ def reward_identity(cfg: RewardConfig) -> dict[str, str | None]:
     return {"model": cfg.model, "kind": str(cfg.kind), "aggregation": str(cfg.aggregation)}
 
 
-# ---------------------------------------------------------------- CLI: score a run directory
-
-_CHUNK = 256  # samples per score() call, so progress shows and an interruption keeps work
-
-
-def _questions(config: Mapping[str, Any], data_dir: str | None) -> dict[str, str]:
-    from harness.data import load_problems
-
-    data = dict(config["data"], limit=None, shard=None)
-    if data_dir:
-        data["dir"] = data_dir
-    return {p.problem_id: p.question for p in load_problems(data)}
-
-
-def score_records(records: list[TrajectoryRecord], finished: set[str], rm: RewardModel,
-                  questions: Mapping[str, str], rescore: bool = False) -> Iterator[int]:
-    """Fill ``reward``/``reward_s`` of the finished problems' samples in place, a chunk at a time;
-    yields how many are scored so far (a caller keeps them when interrupted).
-
-    Only null rewards are scored unless ``rescore``, so a rerun after an interruption resumes.
-    """
-    todo = [r for r in records if r.problem_id in finished and (rescore or r.reward is None)]
-    missing = {r.problem_id for r in todo} - set(questions)
-    if missing:
-        raise UserError(f"{len(missing)} problems of the run are not in the data file, e.g. {sorted(missing)[0]!r}; "
-                        "point --data-dir at the data the run read")
-    for r in todo if rescore else ():  # old scores go first: an interrupted rescore never mixes models
-        r.reward = r.reward_s = None
-    for c in range(0, len(todo), _CHUNK):
-        chunk = todo[c : c + _CHUNK]
-        scores = rm.score([r.text for r in chunk], [questions[r.problem_id] for r in chunk])
-        for r, (reward, seconds) in zip(chunk, scores):
-            r.reward, r.reward_s = reward, seconds
-        print(f"scored {c + len(chunk)}/{len(todo)} samples", file=sys.stderr)
-        yield c + len(chunk)
-
-
-def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
-    """Score a run directory's samples (``score_records``) and write them; returns how many were scored."""
-    from harness.store import read_problems, read_trajectories, write_trajectories
-
-    finished = {p.problem_id for p in read_problems(run_dir)}
-    records = read_trajectories(run_dir)  # drops a torn last line, as resuming the run would
-    done = 0
-    try:
-        for done in score_records(records, finished, rm, questions, rescore):
-            pass
-    finally:
-        if done or rescore:  # keep what was scored even when interrupted
-            write_trajectories(run_dir, records)
-    return done
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.reward", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--model", help="hub id or local path (default: the run's selection.reward.model)")
-    ap.add_argument("--kind", choices=KINDS.names())
-    ap.add_argument("--aggregation", choices=AGGREGATIONS)
-    ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the run's, else cuda when visible)")
-    ap.add_argument("--dtype", help="auto, bfloat16, float16, float32 (default: the run's, else auto)")
-    ap.add_argument("--data-dir", help="folder holding <dataset>/<file>, if not where the run read it")
-    ap.add_argument("--rescore", action="store_true", help="score every sample again, not just null ones")
-    args = ap.parse_args(argv)
-
-    try:
-        return _score_cli(args)
-    except UserError as err:  # bad input: one line; anything else keeps its traceback
-        print(f"error: {err}", file=sys.stderr)
-        return USAGE_EXIT
-
-
-def _score_cli(args: argparse.Namespace) -> int:
-    from harness.ops.runlock import check_not_running
-    from harness.store import read_run_json, update_run_json
-    from harness.analysis.summary import refresh_summary
-
-    run = read_run_json(args.run_dir)
-    # A live runner appends to trajectories.jsonl and a rewrite would lose its lines; a run whose
-    # status says "running" with no writer holding its lock was killed, and its finished problems
-    # can be scored (a resume adds the rest).
-    check_not_running(args.run_dir)
-    chosen = {name: getattr(args, name) for name in ("model", "kind", "aggregation", "batch_size", "device", "dtype")
-              if getattr(args, name) is not None}
-    cfg = reward_config({**(run["config"].get("selection", {}).get("reward") or {}), **chosen})
-    used = reward_identity(cfg)
-    if run.get("reward") not in (None, used) and not args.rescore:
-        # Mixing two reward models' scores in one run would make rm_weighted meaningless.
-        raise UserError(f"{args.run_dir} was scored with {run['reward']}; use --rescore to replace")
-    questions = _questions(run["config"], args.data_dir)
-    rm = load_reward_model(cfg)
-    update_run_json(args.run_dir, reward=used)
-    n = score_run(args.run_dir, rm, questions, args.rescore)
-    refresh_summary(args.run_dir)
-    print(f"{args.run_dir}: scored {n} samples with {used['model']} ({used['kind']}, {used['aggregation']})")
-    return 0
-
 
 def reward_config(values: Mapping[str, Any]) -> RewardConfig:
     """A ``RewardConfig`` from plain values (a run's saved config, CLI flags), type-checked."""
@@ -385,7 +278,3 @@ def reward_config(values: Mapping[str, Any]) -> RewardConfig:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RewardConfig), dict(values)))
     except OmegaConfBaseException as err:
         raise UserError(f"selection.reward: {str(err).splitlines()[0]}") from None
-
-
-if __name__ == "__main__":
-    sys.exit(main())
