@@ -21,11 +21,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.config import register, to_harness_config
 from harness.errors import UserError, report_and_exit
+from harness.extensions import load_config, register_all
 from harness.ops.runlock import RunLocked, hold, refuse_if_held
 
-register()
+register_all()
 log = logging.getLogger("harness")
 
 
@@ -37,7 +37,7 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        config = to_harness_config(cfg)
+        config = load_config(cfg)
         if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
             raise UserError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
         # One writer per run directory, for the whole run (harness/ops/runlock.py); taken first, so a

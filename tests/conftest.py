@@ -34,6 +34,25 @@ def model_cache(tmp_path_factory) -> Path:
     return cache
 
 
+@pytest.fixture(autouse=True)
+def registries_as_found():
+    """A test that imports a plugin (tests/my_plugin.py, through a run's config) leaves the
+    registries as it found them: its entries go, and the module, so the next test imports it again."""
+    from harness.analysis.methods import METHODS
+    from harness.data import DATASETS
+    from harness.generation.backends import BACKENDS
+
+    registries = [(registry, set(registry)) for registry in (DATASETS, METHODS, BACKENDS)]
+    modules = set(sys.modules)
+    yield
+    for registry, names in registries:
+        for name in set(registry) - names:
+            registry.unregister(name)
+    for name in set(sys.modules) - modules:
+        if name.endswith("_plugin"):
+            del sys.modules[name]
+
+
 def harness_cmd(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "harness", *overrides]
 

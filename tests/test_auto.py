@@ -44,7 +44,8 @@ LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamb
     ("llamba", False, False, LLAMBA, "llamba", "as configured"),
 ])
 def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected, why):
-    choice = choose_backend(requested, Facts(cuda=cuda, vllm=vllm, architecture=arch))
+    installed = frozenset({"vllm"} if vllm else ())
+    choice = choose_backend(requested, Facts(cuda=cuda, architecture=arch, installed=installed))
     assert choice.backend == expected
     assert why in choice.reason and "\n" not in choice.reason
 
@@ -65,7 +66,7 @@ def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected,
 ])
 def test_a_backend_that_cannot_run_the_model_is_refused_naming_the_fix(requested, arch, fix):
     with pytest.raises(UserError, match=fix) as err:
-        choose_backend(requested, Facts(cuda=True, vllm=True, architecture=arch))
+        choose_backend(requested, Facts(cuda=True, architecture=arch, installed=frozenset({"vllm"})))
     assert "\n" not in str(err.value)
 
 
@@ -88,7 +89,8 @@ def test_dtype_auto_is_bf16_only_where_it_is_native(dtype, cuda, flags, expected
     ("tiny_llamba", LLAMBA)])
 def test_facts_of_the_builtin_models_on_this_machine(model, architecture):
     facts = gather_facts(ModelConfig(name=model, path=f"builtin:{model}", device="cpu"))
-    assert facts == Facts(cuda=False, vllm=importlib.util.find_spec("vllm") is not None, architecture=architecture)
+    vllm = importlib.util.find_spec("vllm") is not None
+    assert facts == Facts(cuda=False, architecture=architecture, installed=frozenset({"vllm"} if vllm else ()))
 
 
 @pytest.mark.parametrize("model, backend, cls", [("tiny_hybrid", "mamba_in_llama", "MambaInLlamaBackend"),

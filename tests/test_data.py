@@ -2,14 +2,12 @@ import json
 
 import pytest
 
-from harness.config import PromptConfig
+from harness.config import DataConfig, PromptConfig
 from harness.data import DataError, build_messages, load_gold, load_problems
 
 
 def gsm8k(data_dir, **overrides):
-    cfg = {"name": "gsm8k", "dir": str(data_dir), "file": "test.jsonl", "question_field": "question",
-           "answer_field": "answer", "id_field": None, "answer_format": "gsm8k_hashes", "limit": None, "shard": None}
-    return {**cfg, **overrides}
+    return DataConfig(**{"name": "gsm8k", "dir": str(data_dir), **overrides})
 
 
 def test_gsm8k_gold_is_the_number_after_hashes(data_dir):
@@ -20,9 +18,7 @@ def test_gsm8k_gold_is_the_number_after_hashes(data_dir):
 
 
 def test_math500_ids_are_the_original_file_names(data_dir):
-    cfg = {"name": "math500", "dir": str(data_dir), "file": "test.jsonl", "question_field": "problem",
-           "answer_field": "answer", "id_field": "unique_id", "answer_format": "plain", "limit": 3, "shard": None}
-    problems = load_problems(cfg)
+    problems = load_problems(DataConfig(name="math500", dir=str(data_dir), limit=3))
     assert [p.problem_id for p in problems][0] == "test/precalculus/807.json"
     assert problems[0].gold == "\\left( 3, \\frac{\\pi}{2} \\right)"
 

@@ -127,8 +127,8 @@ def _write_run(root: Path, model_dir: Path, status: str = "done") -> Path:
     run = root / "run"
     run.mkdir()
     config = {
-        "data": {"name": "toy", "dir": str(root / "data"), "file": "test.jsonl", "question_field": "question",
-                 "answer_field": "answer", "id_field": None, "answer_format": "plain", "limit": None, "shard": None},
+        "plugins": ["my_plugin"],  # registers the dataset toy (tests/my_plugin.py)
+        "data": {"name": "toy", "dir": str(root / "data"), "file": "test.jsonl", "limit": None, "shard": None},
         "selection": {"methods": ["coverage", "rm_weighted"],
                       "reward": {"model": str(model_dir), "kind": "prm", "aggregation": "last", "batch_size": 2}},
     }

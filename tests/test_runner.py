@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from harness.generation.backends import auto, backend_class
 from harness.generation.backends.base import Backend
-from harness.config import register, to_harness_config
+from harness.extensions import load_config, register_all
 from harness.generation.engine.host import per_slot_bytes
 from harness.report import write_report
 from harness.measure.runner import Runner, problem_seed, run_problem
@@ -154,9 +154,9 @@ class OOMAboveTwo(Backend):
 
 
 def config(*overrides):
-    register()
+    register_all()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return to_harness_config(compose("config", overrides=["budget=0.3s", "runner.grade=false",
+        return load_config(compose("config", overrides=["budget=0.3s", "runner.grade=false",
                                                               "runner.progress=false", *overrides]))
 
 

@@ -27,7 +27,7 @@ def vote(pred: object) -> str | None:
 
 def brute_force(df: pd.DataFrame, method: str, pid: str, k: int) -> float:
     """The mean over all k-subsets (all samples when k >= n), each subset judged in plain Python."""
-    rm = method in sel.REWARD_METHODS
+    rm = sel.METHODS.get(method).needs_rewards
     rows = sorted((r for r in df.itertuples() if r.problem_id == pid),
                   key=lambda r: (r.t_end_s + (r.reward_s if rm else 0), r.sample_idx))  # index = arrival rank
     if not rows:

@@ -3,15 +3,18 @@ problem's n samples (docs/metrics.md, "Against the sample count").
 
 The first k arrivals are a problem's k *shortest* samples, so a curve over them measures short
 answers, not k samples. Here every method is the mean over all C(n, k) subsets of the samples
-within the budget (all n of them where k >= n):
+within the budget (all n of them where k >= n), by what the method declares
+(`harness.analysis.methods`):
 
-- coverage: pass@k, exact (`harness.analysis.selection.pass_at_k`);
-- best_of_n: exact by order statistics: the subset's pick is its first voter in the order
-  (reward descending, arrival ascending), so voter j of that order is picked with probability
-  C(n - 1 - j, k - 1) / C(n, k);
-- majority, rm_weighted: exact over all 2^n subsets for n <= EXACT_N; beyond, the mean over the
-  prefixes of R random orderings of the samples (each prefix of length k is a uniform k-subset),
-  with its standard error; k = 1 and k >= n are exact.
+- a closed form (``at_k``): coverage's pass@k;
+- a vote: where each voter is its own candidate (best_of_n; a majority whose answers all differ)
+  exact by order statistics: the subset's pick is its first voter in the order (weight
+  descending, arrival ascending), so voter j of that order is picked with probability
+  C(n - 1 - j, k - 1) / C(n, k); otherwise exact over all 2^n subsets for n <= EXACT_N, and
+  beyond, the mean over the prefixes of R random orderings of the samples (each prefix of length
+  k is a uniform k-subset), with its standard error; k = 1 and k >= n are exact;
+- anything else: the method's own function on every k-subset where there are at most DRAWS of
+  them, else on DRAWS uniform k-subsets, with its standard error.
 
 Within a subset a candidate's strength is its vote count (rm_weighted: its sum of rewards); ties
 go to the candidate whose earliest member *in the subset* arrived first, as on the time axis.
@@ -19,17 +22,21 @@ go to the candidate whose earliest member *in the subset* arrived first, as on t
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Sequence
+from math import comb
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis.selection import Arrivals, Candidates, candidates, pass_at_k
+from harness.analysis.methods import METHODS, Arrivals, Candidates, SelectionMethod, candidates, set_frame
 
 EXACT_N = 12  # 4,096 subsets: every one is evaluated
 DRAWS = 256  # random orderings per problem beyond EXACT_N samples ...
 MAX_ROWS = 50_000  # ... fewer for large n (at least MIN_DRAWS), to bound the work per problem
 MIN_DRAWS = 32
+SUBSET_DRAWS = 64  # a method's own function: every k-subset where there are at most this many, else this many
 
 
 def at_k(a: Arrivals, method: str, ks: Sequence[int] | np.ndarray, *, seed: int = 0,
@@ -39,22 +46,23 @@ def at_k(a: Arrivals, method: str, ks: Sequence[int] | np.ndarray, *, seed: int 
     ks = np.asarray(ks, dtype=np.int64)
     if (ks < 1).any():
         raise ValueError(f"k must be >= 1, got {ks.min()}")
+    spec = METHODS.get(method)
     mean = np.zeros((len(a.count), len(ks)))
     var = np.zeros_like(mean)
-    if method == "coverage":
-        last = a.start + a.count - 1
-        c = np.where(a.count > 0, a.n_correct[np.clip(last, 0, None)] if len(a.n_correct) else 0, 0)
-        return np.stack([pass_at_k(a.count, c, int(k)) for k in ks], axis=1), var
-    cand = candidates(a, method)
+    if spec.at_k is not None:
+        return spec.at_k(a, ks), var
+    rng = np.random.default_rng(seed)
+    if spec.votes is None:
+        return _drawn_subsets(a, spec, ks, rng)
+    cand = candidates(a, spec.votes)
     if cand is None:
         return mean, var
-    rng = np.random.default_rng(seed)
     for p, (start, n) in enumerate(zip(a.start, a.count)):
         if n == 0:
             continue
         mine = _slice(cand, start, n)
         kk = np.minimum(ks, n)
-        if method == "best_of_n":
+        if mine.votes.sum() == mine.group.max(initial=-1) + 1:  # each voter its own candidate
             mean[p] = _order_statistics(mine, n, kk)
         elif n <= exact_n:
             mean[p] = _all_subsets(mine, n)[kk - 1]
@@ -129,3 +137,43 @@ def _random_orderings(c: Candidates, n: int, rng: np.random.Generator) -> tuple[
     mean[0] = c.correct[c.votes].sum() / n  # k = 1: each sample alone, exactly
     var[0] = 0.0
     return mean, var
+
+
+def _drawn_subsets(a: Arrivals, spec: SelectionMethod, ks: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The method's own function on k-subsets of each problem's samples: all of them where there
+    are at most SUBSET_DRAWS, else SUBSET_DRAWS uniform ones; their mean and its variance."""
+    mean = np.zeros((len(a.count), len(ks)))
+    var = np.zeros_like(mean)
+    frame = set_frame(a) if spec.of_set is not None else None
+    for p, (start, n) in enumerate(zip(a.start, a.count)):
+        for j, k in enumerate(np.minimum(ks, n)):
+            if n == 0:
+                continue
+            exact = comb(n, k) <= SUBSET_DRAWS
+            picks = (list(itertools.combinations(range(n), k)) if exact
+                     else [np.sort(rng.choice(n, k, replace=False)) for _ in range(SUBSET_DRAWS)])
+            rows = [start + np.asarray(s, dtype=np.int64) for s in picks]
+            if frame is not None:
+                values = np.array([float(bool(spec.of_set(frame.iloc[r]))) for r in rows])
+            else:
+                values = _last_values(a, spec, rows)
+            mean[p, j] = values.mean()
+            var[p, j] = 0.0 if exact else values.var(ddof=1) / len(values)
+    return mean, var
+
+
+def _last_values(a: Arrivals, spec: SelectionMethod, rows: list[np.ndarray]) -> np.ndarray:
+    """The method's step function on each subset of rows (in arrival order), read at its last
+    arrival: one call, each subset a problem of its own."""
+    idx = np.concatenate(rows)
+    count = np.array([len(r) for r in rows], dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    pcode = np.repeat(np.arange(len(rows)), count)
+    correct = a.correct[idx]
+    n_correct = pd.Series(correct.astype(np.int64)).groupby(pcode, sort=False).cumsum().to_numpy()
+    sub = dataclasses.replace(a, problem_ids=np.arange(len(rows)), samples=a.samples.iloc[idx].reset_index(drop=True),
+                              times=a.times[idx], pcode=pcode, rank=np.arange(len(idx)) - start[pcode], start=start,
+                              count=count, correct=correct, n_correct=n_correct)
+    sub.__dict__["classes"] = a.classes[idx]  # the cached property: classes are the problem's own
+    return spec.pick(sub)[start + count - 1]

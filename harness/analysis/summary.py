@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.store import read_run, read_run_json, update_run_json
+from harness import plugins
+from harness.store import RunStore, read_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,12 +53,13 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
         if graded.all():
             summary["answer_rate"] = round(rates["answer_rate"], 4)
     if n and graded.all():
+        from harness.analysis.methods import reward_methods
         from harness.analysis.selection import summarize
 
+        plugins.load_for(meta["config"])  # a plugin's method, named in the run's config
         methods = list(meta["config"]["selection"]["methods"])
-        if "rm_weighted" in methods or "best_of_n" in methods:
-            if trajectories["reward"].isna().any():
-                methods = [m for m in methods if m not in ("rm_weighted", "best_of_n")]
+        if trajectories["reward"].isna().any():  # not scored (yet): no numbers for the methods that need rewards
+            methods = [m for m in methods if m not in reward_methods(methods)]
         accuracy = summarize(trajectories, float(problems["budget_s"].max()), methods,
                              problem_ids=list(problems["problem_id"]))
         summary.update({name: round(float(value), 4) for name, value in accuracy.items()})
@@ -66,11 +68,11 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-def refresh_summary(run_dir: str | Path) -> None:
-    """Recompute a finished run's stored summary once its grades or rewards were rewritten, so
-    run.json never shows numbers of the old ones."""
-    if read_run_json(run_dir).get("status") == "done":
-        update_run_json(run_dir, summary=summarize_run(run_dir))
+def refresh_summary(store: RunStore) -> None:
+    """Recompute a finished run's stored summary once its grades or rewards were rewritten (which
+    drops it: harness.store), through the run's store."""
+    if store.meta.get("status") == "done":
+        store.update_meta(summary=summarize_run(store.dir))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -1,46 +1,28 @@
-"""Benchmark problems from JSONL: GSM8K, MATH-500 and full MATH, plus prompt construction.
-
-The data directory comes from config (``data.dir``, default ``$HARNESS_DATA_DIR``); the files
-are never part of the project. ``make data`` fetches public copies with the ``datasets`` library.
-"""
+"""The problems a run covers: the dataset's own (its registered loader), then ``data.ids``, ``limit``
+and ``shard``; and the chat prompt built from a problem."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.config import DataConfig, PromptConfig
-from harness.errors import UserError
-from harness.jsonl import JsonlError, read_jsonl
+from harness.data.dataset import DATASETS, DataError, Problem
 
 
-class DataError(UserError):
-    pass
+def data_config(data: DataConfig | Mapping[str, Any]) -> DataConfig:
+    """``data`` as a DataConfig; a recorded run's (run.json) may hold keys retired since, which go."""
+    if isinstance(data, DataConfig):
+        return data
+    names = {f.name for f in dataclasses.fields(DataConfig)}
+    return DataConfig(**{k: v for k, v in data.items() if k in names})
 
 
-@dataclass(frozen=True)
-class Problem:
-    problem_id: str
-    question: str
-    gold: str
-
-
-def _cfg(data: DataConfig | Mapping[str, Any]) -> Mapping[str, Any]:
-    return data if isinstance(data, Mapping) else vars(data)
-
-
-def data_file(data: DataConfig | Mapping[str, Any]) -> Path:
-    cfg = _cfg(data)
-    return Path(cfg["dir"]) / cfg["name"] / cfg["file"]
-
-
-def _gold(raw: str, answer_format: str) -> str:
-    if answer_format == "gsm8k_hashes":
-        # The final line is "#### N", sometimes with thousands separators ("#### 2,125").
-        return raw.rsplit("####", 1)[-1].strip().replace(",", "")
-    return raw.strip()
+def with_defaults(data: DataConfig) -> DataConfig:
+    """``data`` with what its dataset declares filled in where the config leaves it open."""
+    declared = DATASETS.get(data.name)
+    return dataclasses.replace(data, max_new_tokens=data.max_new_tokens or declared.max_new_tokens)
 
 
 def parse_shard(shard: str | None) -> tuple[int, int]:
@@ -55,36 +37,40 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
     return index, count
 
 
-def load_problems(data: DataConfig | Mapping[str, Any]) -> list[Problem]:
-    """The problems this run covers: file order, then ``limit``, then every n-th for ``shard``.
+def _keep(problems: list[Problem], ids: list[str], name: str) -> list[Problem]:
+    known = {p.problem_id for p in problems}
+    unknown = [i for i in dict.fromkeys(ids) if i not in known]
+    if unknown:
+        example = problems[0].problem_id if problems else "none"
+        raise DataError(f"data.ids: {len(unknown)} unknown to {name}: {', '.join(map(repr, unknown[:5]))}"
+                        f"{' ...' if len(unknown) > 5 else ''} (its ids look like {example!r})")
+    wanted = set(ids)
+    return [p for p in problems if p.problem_id in wanted]
 
-    Limit before shard, so the shards of a limited run partition exactly that run's problems.
-    """
-    cfg = _cfg(data)
-    path = data_file(cfg)
-    fix = f"run `make data` or point data.dir / $HARNESS_DATA_DIR at a folder holding {cfg['name']}/{cfg['file']}"
-    if not path.is_file():
-        raise DataError(f"data file {path} not found: {fix}")
-    problems = []
-    try:
-        rows = read_jsonl(path, f"restore the file ({fix})", torn_tail_ok=False)
-    except JsonlError as err:
-        raise DataError(str(err)) from None
-    for index, row in enumerate(rows):
-        for key in (cfg["question_field"], cfg["answer_field"]):
-            if key not in row:
-                raise DataError(f"{path}:{index + 1}: missing field {key!r}; check data={cfg['name']} matches this file")
-        problem_id = str(row[cfg["id_field"]]) if cfg.get("id_field") else f"{cfg['name']}/test/{index}"
-        problems.append(Problem(problem_id, row[cfg["question_field"]], _gold(str(row[cfg["answer_field"]]), cfg["answer_format"])))
-    if cfg.get("limit") is not None:
-        problems = problems[: cfg["limit"]]
-    shard_index, shard_count = parse_shard(cfg.get("shard"))
+
+def load_problems(data: DataConfig | Mapping[str, Any]) -> list[Problem]:
+    """The problems this run covers: the dataset's order, then ``ids``, then ``limit``, then every
+    n-th for ``shard``. Limit before shard, so the shards of a limited run partition exactly that
+    run's problems."""
+    cfg = data_config(data)
+    problems = DATASETS.get(cfg.name).load(cfg)
+    seen: set[str] = set()
+    for p in problems:
+        if p.problem_id in seen:
+            raise DataError(f"dataset {cfg.name} has problem id {p.problem_id!r} twice: its loader must give "
+                            "every problem its own id")
+        seen.add(p.problem_id)
+    if cfg.ids is not None:
+        problems = _keep(problems, list(cfg.ids), cfg.name)
+    if cfg.limit is not None:
+        problems = problems[: cfg.limit]
+    shard_index, shard_count = parse_shard(cfg.shard)
     return problems[shard_index::shard_count]
 
 
 def load_gold(data: DataConfig | Mapping[str, Any]) -> dict[str, str]:
-    """problem_id -> gold answer, over the whole file (graders look up any problem)."""
-    cfg = dict(_cfg(data), limit=None, shard=None)
+    """problem_id -> gold answer, over the whole dataset (graders look up any problem)."""
+    cfg = dataclasses.replace(data_config(data), ids=None, limit=None, shard=None)
     return {p.problem_id: p.gold for p in load_problems(cfg)}
 
 

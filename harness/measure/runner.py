@@ -27,10 +27,12 @@ from harness.generation.backends.auto import BackendChoice, make_backend
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, PromptConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
+from harness.grading.run import grade_store
 from harness.measure.environment import describe_environment
 from harness.generation.session import Finished
-from harness.reward import check_reward_model, load_reward_model, needs_reward_model, reward_identity, score_records
+from harness.reward import check_reward_model, load_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
+from harness.analysis.methods import reward_methods
 from harness.analysis.summary import summarize_run
 
 log = logging.getLogger(__name__)
@@ -136,16 +138,18 @@ class Runner:
         self.max_new_tokens = cfg.sampling.max_new_tokens or cfg.data.max_new_tokens
         # A selection that needs a reward model scores in this job, after generation: a reward
         # model that cannot be had fails now, before anything is generated.
-        self.reward = cfg.selection.reward if needs_reward_model(cfg.selection.methods) else None
+        rewarded = reward_methods(cfg.selection.methods)
+        self.reward = cfg.selection.reward if rewarded else None
         if self.reward is not None:
-            check_reward_model(self.reward)
+            check_reward_model(self.reward, rewarded)
         # Chosen (the model found, model.options checked) before the run directory exists; loaded in run().
         self.backend, self.backend_choice = make_backend(cfg, self.max_new_tokens)
         _check_resumed_backend(run_dir, self.backend_choice)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        store = RunStore(self.run_dir, as_dict(cfg))
+        # The run's one writer: grading and reward scoring write through it too, so its run.json is the file's.
+        self.store = store = RunStore(self.run_dir, as_dict(cfg))
         try:
             summary = self._run(store)
         except BaseException as err:
@@ -163,6 +167,8 @@ class Runner:
             log.info("resuming %s: %d of %d problems done", store.dir, len(store.done), len(self.problems))
         if not pending and store.meta.get("status") == "done":
             log.info("%s is complete: nothing to do", store.dir)
+            if "summary" not in store.meta:  # regraded or rescored since (harness.store drops it)
+                store.update_meta(summary=summarize_run(store.dir))
             return store.meta["summary"]
         choice = self.backend_choice
         log.info("backend %s: %s", choice.backend, choice.reason)
@@ -194,9 +200,9 @@ class Runner:
             bar.close()
             backend.close()
         if cfg.runner.grade:  # after the last problem: grading never shares a problem's clock
-            from harness.grading import BackgroundGrader
-
-            BackgroundGrader.start(cfg, store).finish()
+            # A resumed run is graded again whole: its earlier samples may come from older rules.
+            grade_store(store, regrade=store.resumed, workers=cfg.runner.grade_workers,
+                        timeout_s=cfg.runner.grade_timeout_s)
         if self.reward is not None:
             self._score(store)
         summary = summarize_run(store.dir)

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.generation.backends import Backend
-from harness.config import Dtype, HarnessConfig, register, to_harness_config
+from harness.config import Dtype, HarnessConfig
 from harness.data import Problem, build_messages, load_problems
 from harness.errors import USAGE_EXIT, UserError
+from harness.extensions import load_config, register_all
 from harness.measure.runner import problem_seed, run_problem, warmup_prompt
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -55,9 +56,9 @@ def measure(backend: Backend, problems: Sequence[Problem], prompts: Sequence[lis
 def compose_config(overrides: Sequence[str]) -> HarnessConfig:
     from hydra import compose, initialize_config_dir
 
-    register()
+    register_all()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return to_harness_config(compose("config", overrides=list(overrides)))
+        return load_config(compose("config", overrides=list(overrides)))
 
 
 @dataclasses.dataclass

@@ -8,9 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.analysis.summary import refresh_summary
 from harness.errors import USAGE_EXIT, UserError
+from harness.ops.runlock import check_not_running
 from harness.reward.models import AGGREGATIONS, KINDS, load_reward_model, reward_config, reward_identity
 from harness.reward.score import run_questions, score_run
+from harness.store import RunStore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,11 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _score_cli(args: argparse.Namespace) -> int:
-    from harness.ops.runlock import check_not_running
-    from harness.store import read_run_json, update_run_json
-    from harness.analysis.summary import refresh_summary
-
-    run = read_run_json(args.run_dir)
+    store = RunStore(args.run_dir)
+    run = store.meta
     # A live runner appends to trajectories.jsonl and a rewrite would lose its lines; a run whose
     # status says "running" with no writer holding its lock was killed, and its finished problems
     # can be scored (a resume adds the rest).
@@ -52,9 +52,9 @@ def _score_cli(args: argparse.Namespace) -> int:
         raise UserError(f"{args.run_dir} was scored with {run['reward']}; use --rescore to replace")
     questions = run_questions(run["config"], args.data_dir)
     rm = load_reward_model(cfg)
-    update_run_json(args.run_dir, reward=used)
-    n = score_run(args.run_dir, rm, questions, args.rescore)
-    refresh_summary(args.run_dir)
+    store.update_meta(reward=used)
+    n = score_run(store, rm, questions, args.rescore)
+    refresh_summary(store)
     print(f"{args.run_dir}: scored {n} samples with {used['model']} ({used['kind']}, {used['aggregation']})")
     return 0
 

@@ -220,21 +220,18 @@ KINDS = Registry("reward model kind", "selection.reward.kind=<name>", {
 })
 
 
-def needs_reward_model(methods: Sequence[str]) -> bool:
-    return any(str(m) in ("rm_weighted", "best_of_n") for m in methods)
-
-
-def check_reward_model(cfg: RewardConfig) -> None:
-    """Fail now, in one line, when the reward model cannot be had: a run checks this before it
-    generates anything, and loads the model only after generation (its memory stays free)."""
+def check_reward_model(cfg: RewardConfig, methods: Sequence[str]) -> None:
+    """Fail now, in one line, when the reward model that ``methods`` (those of selection.methods
+    that need rewards) read cannot be had: a run checks this before it generates anything, and
+    loads the model only after generation (its memory stays free)."""
     from transformers import AutoTokenizer
 
     from harness.generation.models import resolve
     from harness.generation.models.hub import model_info
 
     if not cfg.model:
-        raise UserError("selection.methods has rm_weighted / best_of_n but no reward model is set: set "
-                         "selection.reward.model (conf/selection/prm.yaml) or use selection=majority")
+        raise UserError(f"selection.methods has {', '.join(methods)}, which need rewards, but no reward model is "
+                        "set: set selection.reward.model (conf/selection/prm.yaml) or use selection=majority")
     KINDS.get(str(cfg.kind))
     model_info(cfg.model, option="selection.reward.model")
     if cfg.kind == "prm" and not getattr(AutoTokenizer.from_pretrained(resolve(cfg.model)), "chat_template", None):

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import plugins
 from harness.errors import UserError
 
 if TYPE_CHECKING:
     from harness.reward.models import RewardModel
-    from harness.store import TrajectoryRecord
+    from harness.store import RunStore, TrajectoryRecord
 
 _CHUNK = 256  # samples per score() call, so progress shows and an interruption keeps work
 
 
 def run_questions(config: Mapping[str, Any], data_dir: str | None) -> dict[str, str]:
+    """problem_id -> question, over the whole dataset a run's config names."""
     from harness.data import load_problems
 
-    data = dict(config["data"], limit=None, shard=None)
+    plugins.load_for(config)  # a plugin's dataset, named in the run's config
+    data = dict(config["data"], ids=None, limit=None, shard=None)
     if data_dir:
         data["dir"] = data_dir
     return {p.problem_id: p.question for p in load_problems(data)}
@@ -48,17 +50,15 @@ def score_records(records: list[TrajectoryRecord], finished: set[str], rm: Rewar
         yield c + len(chunk)
 
 
-def score_run(run_dir: Path, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
-    """Score a run directory's samples (``score_records``) and write them; returns how many were scored."""
-    from harness.store import read_problems, read_trajectories, write_trajectories
-
-    finished = {p.problem_id for p in read_problems(run_dir)}
-    records = read_trajectories(run_dir)  # drops a torn last line, as resuming the run would
+def score_run(store: RunStore, rm: RewardModel, questions: Mapping[str, str], rescore: bool = False) -> int:
+    """Score the samples of the run ``store`` writes (``score_records``), written through it; returns
+    how many were scored."""
+    records = store.trajectories()  # drops a torn last line, as resuming the run would
     done = 0
     try:
-        for done in score_records(records, finished, rm, questions, rescore):
+        for done in score_records(records, store.done, rm, questions, rescore):
             pass
     finally:
         if done or rescore:  # keep what was scored even when interrupted
-            write_trajectories(run_dir, records)
+            store.replace_trajectories(records)
     return done

@@ -29,8 +29,9 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.ops import runlock, slurm
-from harness.config import as_dict, to_harness_config
+from harness.config import as_dict
 from harness.errors import UserError
+from harness.extensions import load_config
 from harness.store import RUN_FILE, measured_diff
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,9 @@ def is_done(run_dir: Path, config: dict[str, Any]) -> bool:
     except (OSError, ValueError):
         return False
     old = meta.get("config", {})
-    # data.limit may change on resume, but then there are more problems to run.
+    # data.limit and data.ids may change on resume, but then there are other problems to run.
     return (meta.get("status") == "done" and not measured_diff(old, config)
-            and old.get("data", {}).get("limit") == config["data"]["limit"])
+            and all(old.get("data", {}).get(key) == config["data"][key] for key in ("limit", "ids")))
 
 
 class SlurmLauncher(SubmititSlurmLauncher):
@@ -97,7 +98,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         with open_dict(task_cfg):
             del task_cfg["hydra"]  # what the job's run records as its config, as Hydra's run_job does
         try:
-            recorded = as_dict(to_harness_config(task_cfg))
+            recorded = as_dict(load_config(task_cfg))
         except UserError:  # a bad job config: submitted, so its own run says why
             recorded = None
         if recorded is not None and is_done(run_dir, recorded):
