@@ -6,7 +6,8 @@ import importlib.util
 
 import pytest
 
-from harness.generation.backends.auto import Facts, choose_backend, gather_facts, make_backend
+from harness.generation.backends import Auto, BackendSpec, register_backend
+from harness.generation.backends.auto import BackendChoice, Facts, choose_backend, gather_facts, make_backend
 from harness.config import HarnessConfig, ModelConfig
 from harness.generation.devices import choose_dtype
 from harness.errors import UserError
@@ -48,6 +49,36 @@ def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected,
     choice = choose_backend(requested, Facts(cuda=cuda, architecture=arch, installed=installed))
     assert choice.backend == expected
     assert why in choice.reason and "\n" not in choice.reason
+
+
+@pytest.mark.parametrize("cuda, vllm, arch, reason", [
+    # What run.json records as backend_choice.reason, derived from the backends' declarations.
+    (True, True, LLAMA, "auto: llama on CUDA with vLLM installed: vLLM, the engine the field serves it with"),
+    (True, False, LLAMA, "auto: llama on CUDA without vLLM: the slot engine (CUDA-graph decode)"),
+    (False, True, LLAMA, "auto: llama with no CUDA device: hf (vLLM and the slot engine are chosen on CUDA only)"),
+    (True, False, MAMBA2, "auto: mamba2 with CUDA: hf (vLLM is not installed)"),
+    (False, False, MAMBA2, "auto: mamba2 with no CUDA device: hf (vLLM is chosen on CUDA only)"),
+    (False, False, HYBRID, "auto: a MambaInLlama checkpoint runs on the mamba_in_llama backend (slot engine)"),
+    (True, True, LLAMBA, "auto: a Llamba checkpoint runs on the llamba backend (slot engine)"),
+])
+def test_the_recorded_reason_says_what_was_chosen_and_why_not_the_others(cuda, vllm, arch, reason):
+    installed = frozenset({"vllm"} if vllm else ())
+    assert choose_backend("auto", Facts(cuda=cuda, architecture=arch, installed=installed)).reason == reason
+
+
+def test_a_backend_declared_by_a_plugin_is_chosen_by_its_declaration():
+    # A faster engine for llama on CUDA, ranked before vLLM: auto picks it where its package is installed.
+    register_backend(BackendSpec("turbo", "harness.generation.backends.hf:HFBackend", frozenset({"llama"}),
+                                 exclusive=False, speed_class="optimized", label="llama", title="Turbo",
+                                 auto=Auto(rank=0, cuda=True, package="turbo", choice="Turbo")))
+    facts = Facts(cuda=True, architecture=LLAMA, installed=frozenset({"turbo", "vllm"}))
+    assert choose_backend("auto", facts) == BackendChoice("turbo", "auto: llama on CUDA with Turbo installed: Turbo")
+    without = Facts(cuda=True, architecture=LLAMA, installed=frozenset({"vllm"}))
+    assert choose_backend("auto", without).reason == ("auto: llama on CUDA with vLLM installed without Turbo: vLLM, "
+                                                      "the engine the field serves it with")
+    assert choose_backend("auto", Facts(cuda=True, architecture=MAMBA2, installed=frozenset({"turbo"}))).backend == "hf"
+    with pytest.raises(UserError, match=r"model.backend=turbo cannot run this model \(mamba2; it runs llama only\)"):
+        choose_backend("turbo", Facts(cuda=True, architecture=MAMBA2))
 
 
 @pytest.mark.parametrize("requested, arch, fix", [
