@@ -94,8 +94,12 @@ _HOPE_SENTENCE = re.compile(r"\s*I hope it is correct\.?\s*$")
 _PLACEHOLDER = re.compile(r"(?i)\s*(?:\\(?:boxed|Box|fbox|text)\s*\{)?\s*\[?\s*(?:your\s+|the\s+|final\s+)?"
                           r"answer\s*\]?\s*\}?\s*|\s*(?:\.\.\.|\?)?\s*")
 _PROSE = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{2,}\s+[a-zA-Z]{2,}")
+# A word that only stresses the value after it: "the answer is indeed 21", "is simply $5$".
+_EMPHASIS = re.compile(r"^\s*(?i:indeed|simply|just|exactly|clearly|actually|obviously|definitely|really|still)\b,?\s*")
 _WORDS_AFTER_VALUE = re.compile(r"(?<=[\d}).])\s+[a-zA-Z][a-zA-Z \t']*$")
 _MATHY = re.compile(r"\d|\\[a-zA-Z]|^\(?[A-Z]\)?$|[a-zA-Z]\s*[=<>^]|[=<>^]\s*[a-zA-Z]")
+# A box the box reader did not take (cut off, "$\boxed", or empty) is no answer, not the text "\boxed".
+_BOX_LEFT = re.compile(r"\\(?:boxed|fbox|Box)(?![a-zA-Z])")
 # Characters that never occur in a real answer: decoding noise and control characters.
 _NOISE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 # A number as written in prose: optional sign and $, thousands groups, decimals.
@@ -125,6 +129,7 @@ def _value(statement: str, rules: AnswerRule) -> str | None:
     """The value a sentence states: "The largest $n$ is 34" -> "34"; None if it states none."""
     if _NOISE.search(statement):
         return None
+    statement = _EMPHASIS.sub("", statement)
     statement = _CLAUSE.split(statement, 1)[0]
     after = _COPULA.split(statement)[-1]
     # "The largest $n$ is 34" states 34; "$x \geq 5$ is the solution" states its span.
@@ -219,14 +224,25 @@ def _closing_statement(text: str, rules: AnswerRule) -> str | None:
     return _value(sentence, rules)
 
 
+# A last line that is only a computation and its result: "11 + 10 = 21", "3 \\times 4 = 12.".
+_COMPUTATION_LINE = re.compile(r"\s*((?:[\d\s.,()+\-*/×÷^x]|\\times|\\div|\\cdot)+)=\s*(-?\d+(?:\.\d+)?)\s*\.?\s*")
+_OPERATION = re.compile(r"\d\)?\s*(?:[+\-*/×÷^x]|\\times|\\div|\\cdot)\s*\(?\d")
+
+
+def _closing_computation(text: str) -> str | None:
+    """The result of a last line that is a bare computation (no words, no math delimiters)."""
+    m = _COMPUTATION_LINE.fullmatch(text.rstrip().rsplit("\n", 1)[-1])
+    return m.group(2) if m and _OPERATION.search(m.group(1)) else None
+
+
 def extract_answer(text: str, dataset: str | AnswerRule, mode: str = "strict") -> str | None:
     """The answer the solution `text` states, or None when it states none (docs/grading.md).
 
-    `dataset` names a registered dataset ("gsm8k", "math", ...; its answer rule applies) or is an
-    `AnswerRule`; `mode` is "strict" (the default:
-    a box, an answer phrase or a closing statement) or "flexible" (as strict, else the last
-    number in the text). Numbers of GSM8K answers come back without thousands separators, "$",
-    units or "%". In both modes, text after the model starts inventing a next question is ignored.
+    `dataset` names a registered dataset ("gsm8k", "math", ...: the answer rule it declares applies)
+    or is an `AnswerRule`; `mode` is "strict" (the default: a box, an answer phrase or a closing
+    statement) or "flexible" (as strict, else the last number in the text). Numbers of numeric
+    answers (GSM8K's) come back without thousands separators, "$", units or "%". In both modes,
+    text after the model starts inventing a next question is ignored.
     """
     rules = answer_rule(dataset)
     check_mode(mode)
@@ -241,10 +257,10 @@ def extract_answer(text: str, dataset: str | AnswerRule, mode: str = "strict") -
     # A phrase counts only after the last box; one just before it ("the answer is $\boxed{5}$") is that box.
     phrase = _stated_phrase(text, rules, box[0] if box else 0)
     stated = phrase or box
-    answer = stated[1] if stated else _closing_statement(text, rules)
+    answer = stated[1] if stated else _closing_statement(text, rules) or _closing_computation(text)
     if answer is None and mode == "flexible":
         numbers = _NUMBER.findall(text)
         answer = clean_number(numbers[-1]) if numbers else None
-    if answer is None or _NOISE.search(answer) or _is_placeholder(answer):
+    if answer is None or _NOISE.search(answer) or _is_placeholder(answer) or _BOX_LEFT.search(answer):
         return None
     return (clean_number(answer) or answer) if rules.numeric else answer

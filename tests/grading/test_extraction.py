@@ -100,6 +100,28 @@ STRICT: dict[str, list[tuple[str, str, str | None]]] = {
         ("gsm8k", "So \\boxed{18}.\n\nQuestion: Tom has 3 cats and 4 dogs.\nSo \\boxed{7}.", "18"),
         ("gsm8k", "So \\boxed{18}<|eot_id|>assistant: \\boxed{7}", "18"),
     ],
+    "a_last_line_that_computes": [  # SmolLM2's short answers: the computation is the statement
+        ("math", "11 + 10 = 21", "21"),
+        ("gsm8k", "First add the two numbers.\n14 + 8 = 22.", "22"),
+        ("math", r"3 \times 4 = 12", "12"),
+        ("gsm8k", "(2 + 3) * 4 = 20", "20"),
+        ("math", "1 - 2 = -1", "-1"),
+        ("math", "x + 3 = 5", None),  # an equation to solve, not a result
+        ("math", "5 = 5", None),  # nothing computed
+        ("gsm8k", "14 + 8 = 22, and then we subtract", None),  # cut off
+        ("gsm8k", "14 + 8 = 22\nNow we multiply by", None),  # not the last line
+    ],
+    "emphasis_before_the_value": [
+        ("math", "So the answer is indeed 21.", "21"),
+        ("math", r"The final answer is simply $\frac{1}{2}$.", r"\frac{1}{2}"),
+        ("gsm8k", "The answer is exactly 42 apples.", "42"),
+    ],
+    "cut_off_or_empty_boxes": [
+        ("gsm8k", "Therefore, the final answer is: $\\boxed", None),
+        ("math", "Therefore, the final answer is: $\\boxed{", None),
+        ("math", "Therefore, the final answer is: $\\boxed$. I hope it is correct.", None),
+        ("math", "The answer is $\\boxed$.", None),
+    ],
     "no_stated_answer": [
         ("math", "I am not sure how to solve this.", None),
         ("math", "", None),
