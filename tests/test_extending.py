@@ -89,3 +89,40 @@ def test_a_plugin_that_cannot_be_imported_stops_the_run_in_one_line(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: plugins: cannot import 'no_such_plugin'")
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+RECIPES = r'''
+import re, sys
+from pathlib import Path
+
+import pandas as pd
+
+doc = Path("docs/extending.md").read_text()
+for block in re.findall(r"```python\n(.*?)```", doc, flags=re.S):
+    exec(block, {"__name__": "recipe"})
+
+from harness.analysis import selection as sel
+from harness.config import DataConfig
+from harness.data import load_problems
+from harness.generation.backends.auto import Facts, choose_backend
+
+aime = load_problems(DataConfig(name="aime24", dir=sys.argv[1]))
+sums = load_problems(DataConfig(name="sums", limit=3))
+df = pd.DataFrame({"problem_id": ["p"] * 3, "sample_idx": [0, 1, 2], "t_end_s": [1.0, 2.0, 3.0],
+                   "pred": ["7", "8", "8"], "correct": [True, False, False], "n_tokens": [10, 400, 400],
+                   "answer_class": [0, 1, 1], "reward": [None] * 3, "reward_s": [None] * 3})
+picks = {m: float(sel.at_times(sel.steps(df, m), [9.0])[0, 0]) for m in ("majority", "short_majority", "first_answer")}
+turbo = choose_backend("auto", Facts(cuda=True, architecture="llama", installed=frozenset({"turbo", "vllm"})))
+print(len(aime), aime[0].problem_id, aime[0].gold, [p.problem_id for p in sums], picks, turbo.backend, turbo.reason)
+'''
+
+
+def test_the_recipes_of_docs_extending_md_register_and_work(data_dir):
+    proc = subprocess.run([sys.executable, "-c", RECIPES, str(data_dir)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [
+        "30", "aime24/60", "204", "['sums/10+7',", "'sums/10+8',", "'sums/11+7']",
+        # two short wrong answers lose to one short right one when shorter samples weigh more
+        "{'majority':", "0.0,", "'short_majority':", "1.0,", "'first_answer':", "1.0}",
+        "turbo", "auto:", "llama", "on", "CUDA", "with", "Turbo", "installed:", "Turbo"]
