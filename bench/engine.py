@@ -47,8 +47,8 @@ from harness.generation.engine.llama import from_hf_llama
 from harness.generation.engine.sampling import sample_in_graph
 from harness.generation.kernels.decode_attention import attend_masked, attend_split_k
 from harness.generation.kernels.top_p import nucleus_threshold
-from harness.generation.models.mamba_config import HybridConfig
 from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.mamba_config import HybridConfig
 from harness.generation.models.mamba_in_llama import tiny_config
 from harness.generation.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.generation.engine import EngineHost, EngineOptions, SamplingParams
 from harness.generation.kernels.decode_attention import attend_masked
-from harness.generation.models.mamba_config import HybridConfig
 from harness.generation.models import llamba
 from harness.generation.models.checkpoint import random_init_
 from harness.generation.models.llamba_config import LlambaConfig
+from harness.generation.models.mamba_config import HybridConfig
 from harness.generation.models.mamba_in_llama import tiny_config
 from harness.generation.models.mamba_model import MambaInLlamaForCausalLM, SlotLM
 

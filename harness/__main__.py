@@ -31,8 +31,8 @@ log = logging.getLogger("harness")
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from harness.measure.runner import Runner
     from harness.analysis.summary import format_summary
+    from harness.measure.runner import Runner
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -35,9 +35,9 @@ def check_names(config: HarnessConfig) -> None:
         names.append(("model.backend", config.model.backend, BACKENDS))
     for key, name, registry in names:
         if name not in registry:
-            extra = ", ".join(BACKEND_MODES) + ", " if registry is BACKENDS else ""
-            raise ConfigError(f"{key}={name}: unknown {registry.what}; choose one of {extra}{', '.join(registry.names())}"
-                              " (docs/extending.md adds one of your own)")
+            choices = [*(BACKEND_MODES if registry is BACKENDS else ()), *registry.names()]
+            raise ConfigError(f"{key}={name}: unknown {registry.what}; choose one of {', '.join(choices)} "
+                              "(docs/extending.md adds one of your own)")
 
 
 def load_config(cfg: DictConfig) -> HarnessConfig:

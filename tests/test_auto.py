@@ -6,11 +6,11 @@ import importlib.util
 
 import pytest
 
+from harness.config import HarnessConfig, ModelConfig
+from harness.errors import UserError
 from harness.generation.backends import Auto, BackendSpec, register_backend
 from harness.generation.backends.auto import BackendChoice, Facts, choose_backend, gather_facts, make_backend
-from harness.config import HarnessConfig, ModelConfig
 from harness.generation.devices import choose_dtype
-from harness.errors import UserError
 from harness.generation.models.hub import ModelUnavailable, model_info
 
 LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamba2", "qwen2"

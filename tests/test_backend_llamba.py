@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, drive, harness_cmd, naive_greedy
 
-from harness.generation.backends.llamba import LlambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import UserError
+from harness.generation.backends.llamba import LlambaBackend
 from harness.generation.models import resolve
 from harness.store import read_jsonl
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd, naive_greedy
 
-from harness.generation.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import MissingPackage, UserError
+from harness.generation.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.store import read_jsonl
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]

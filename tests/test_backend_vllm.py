@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from conftest import ROOT, harness_cmd
 
-from harness.generation.backends.vllm import VLLMBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import UserError
+from harness.generation.backends.vllm import VLLMBackend
 from harness.generation.models import resolve
 from harness.store import read_jsonl, read_run
 

@@ -3,8 +3,7 @@ import json
 import pytest
 
 from harness.config import DataConfig, PromptConfig
-from harness.data import (DATASETS, INTEGER, Dataset, DataError, Problem, build_messages, load_gold,
-                          load_problems)
+from harness.data import DATASETS, INTEGER, DataError, Dataset, Problem, build_messages, load_gold, load_problems
 from harness.errors import UserError
 
 

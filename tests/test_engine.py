@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import ROOT
 
+from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.errors import MissingPackage, UserError
 from harness.generation.backends.engine import EngineBackend
 from harness.generation.backends.hf import HFBackend
 from harness.generation.backends.mamba_in_llama import MambaInLlamaBackend
-from harness.config import ModelConfig, RunnerConfig, SamplingConfig
-from harness.errors import MissingPackage, UserError
 from harness.generation.engine import SlotEngine
 from harness.generation.engine.host import EngineOptions, use_triton
 from harness.generation.engine.sampling import SamplingParams, sample_in_graph, sample_tokens

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, harness_cmd
 from hydra import compose, initialize_config_dir
 
-from harness.generation.backends.auto import Facts, choose_backend
 from harness.extensions import load_config, register_all
+from harness.generation.backends.auto import Facts, choose_backend
 
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -58,7 +58,8 @@ def test_the_paper_experiments_sweep_its_grid_over_whole_test_sets(experiment, d
         assert rm == experiment.endswith("_prm") and (not rm or job.selection.reward.model)
         arch = ARCHITECTURES[job.model.name]
         teacher = arch == "llama"
-        backend = choose_backend(str(job.model.backend), Facts(cuda=True, architecture=arch, installed=frozenset({"vllm"}))).backend
+        facts = Facts(cuda=True, architecture=arch, installed=frozenset({"vllm"}))
+        backend = choose_backend(str(job.model.backend), facts).backend
         if experiment.endswith("_same_engine"):  # every model on the slot engine
             assert str(job.model.backend) == "slot" and backend == ("engine" if teacher else arch)
         else:  # each on its best engine: the students' own is the slot engine

@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT, harness_cmd
 
 from harness.analysis import cost
-from harness.generation.backends.tokenizer import render_chat_prompt
 from harness.data import build_messages, load_problems
+from harness.generation.backends.tokenizer import render_chat_prompt
 from harness.generation.models import resolve
 from harness.store import read_run
 

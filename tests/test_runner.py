@@ -8,13 +8,13 @@ import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
+from harness.extensions import load_config, register_all
 from harness.generation.backends import auto, backend_class
 from harness.generation.backends.base import Backend
-from harness.extensions import load_config, register_all
 from harness.generation.engine.host import per_slot_bytes
-from harness.report import write_report
-from harness.measure.runner import Runner, problem_seed, run_problem
 from harness.generation.session import Finished, Session
+from harness.measure.runner import Runner, problem_seed, run_problem
+from harness.report import write_report
 from harness.store import StoreError, read_run
 
 

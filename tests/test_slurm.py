@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, harness_cmd
 
-from harness.report import find_run_dirs, merge_shards, read_runs
 from harness.ops.runlock import holder
+from harness.report import find_run_dirs, merge_shards, read_runs
 from harness.store import read_jsonl, read_run
 
 pytestmark = pytest.mark.slurm

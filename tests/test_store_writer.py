@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -50,7 +49,7 @@ def run_file_writes(source: str) -> list[int]:
             target, writing = node.args[:1], any(c in _mode(node, 1) for c in "wax+")
         elif isinstance(func, ast.Attribute) and func.attr == "open":  # path.open(mode)
             target, writing = [func.value], any(c in _mode(node, 0) for c in "wax+")
-        elif isinstance(func, ast.Attribute) and func.attr in WRITES or isinstance(func, ast.Name) and func.id in WRITES:
+        elif (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) in WRITES:
             target, writing = [*([func.value] if isinstance(func, ast.Attribute) else []), *node.args], True
         else:
             continue

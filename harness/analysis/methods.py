@@ -321,19 +321,20 @@ def majority(a: Arrivals) -> Candidates:
     return Candidates(cls >= 0, cls, np.ones(len(cls)), a.class_correct)
 
 
-@vote_method("rm_weighted", title="Reward-weighted vote", needs_rewards=True)
-def rm_weighted(a: Arrivals) -> Candidates | None:
+def _reward_vote(a: Arrivals, group: np.ndarray, correct: np.ndarray) -> Candidates | None:
+    """Scored samples that state an answer vote for their ``group``, weighted by their reward."""
     reward, scored = _rewards(a)
     if reward is None:
         return None
     votes = scored & (a.classes >= 0)
-    return Candidates(votes, np.where(votes, a.classes, -1), np.where(votes, reward, 0.0), a.class_correct)
+    return Candidates(votes, np.where(votes, group, -1), np.where(votes, reward, 0.0), correct)
+
+
+@vote_method("rm_weighted", title="Reward-weighted vote", needs_rewards=True)
+def rm_weighted(a: Arrivals) -> Candidates | None:
+    return _reward_vote(a, a.classes, a.class_correct)
 
 
 @vote_method("best_of_n", title="Best-of-N by reward", needs_rewards=True)
 def best_of_n(a: Arrivals) -> Candidates | None:
-    reward, scored = _rewards(a)
-    if reward is None:
-        return None
-    votes = scored & (a.classes >= 0)
-    return Candidates(votes, np.where(votes, a.rank, -1), np.where(votes, reward, 0.0), a.correct)
+    return _reward_vote(a, a.rank, a.correct)  # each sample a candidate of its own

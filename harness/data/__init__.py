@@ -10,9 +10,8 @@ from harness.data import gsm8k, math  # noqa: F401  (registers the datasets)
 from harness.data.dataset import (DATASETS, HASHES, INTEGER, LATEX, AnswerRule, DataError, Dataset, Problem, dataset,
                                    dataset_title)
 from harness.data.files import after_hashes, jsonl_problems
-from harness.data.problems import (build_messages, data_config, load_gold, load_problems, parse_shard,
-                                   with_defaults)
+from harness.data.problems import build_messages, data_config, load_gold, load_problems, parse_shard, with_defaults
 
 __all__ = ["DATASETS", "HASHES", "INTEGER", "LATEX", "AnswerRule", "DataError", "Dataset", "Problem", "after_hashes",
-           "build_messages", "data_config", "dataset", "dataset_title", "jsonl_problems", "load_gold", "load_problems", "parse_shard",
-           "with_defaults"]
+           "build_messages", "data_config", "dataset", "dataset_title", "jsonl_problems", "load_gold", "load_problems",
+           "parse_shard", "with_defaults"]

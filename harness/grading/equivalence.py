@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from harness.data.dataset import AnswerRule
 from harness.grading.canonical import canon, fast_leaf
 from harness.grading.compare import Canon, Rejected, canon_equal
-from harness.data.dataset import AnswerRule
 from harness.grading.extraction import answer_rule
 from harness.grading.normalization import normalize
 from harness.grading.pool import KillablePool

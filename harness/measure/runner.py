@@ -22,18 +22,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.generation.backends import Backend
-from harness.generation.backends.auto import BackendChoice, make_backend
+from harness.analysis.methods import reward_methods
+from harness.analysis.summary import summarize_run
 from harness.budget import parse_budget
 from harness.config import HarnessConfig, PromptConfig, as_dict, current_backend
 from harness.data import Problem, build_messages, load_problems
+from harness.generation.backends import Backend
+from harness.generation.backends.auto import BackendChoice, make_backend
+from harness.generation.session import Finished
 from harness.grading.run import grade_store
 from harness.measure.environment import describe_environment
-from harness.generation.session import Finished
 from harness.reward import check_reward_model, load_reward_model, reward_identity, score_records
 from harness.store import ProblemRecord, RunStore, StoreError, TrajectoryRecord, read_run_json
-from harness.analysis.methods import reward_methods
-from harness.analysis.summary import summarize_run
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.generation.backends import Backend
 from harness.config import Dtype, HarnessConfig
 from harness.data import Problem, build_messages, load_problems
 from harness.errors import USAGE_EXIT, UserError
 from harness.extensions import load_config, register_all
+from harness.generation.backends import Backend
 from harness.measure.runner import problem_seed, run_problem, warmup_prompt
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.data import dataset_title
 from harness.analysis import selection as sel
+from harness.data import dataset_title
 from harness.errors import UserError
 from harness.report.curves import N_BOOT, SEED, series, summary_table, throughput_table
 from harness.report.figures import plot_curves, plot_throughput

@@ -11,8 +11,8 @@ import pandas as pd
 
 from harness.analysis import selection as sel
 from harness.analysis import subsets
-from harness.report.runs import Run
 from harness.analysis.summary import answer_rates
+from harness.report.runs import Run
 
 ROUND_BUDGETS_S = (1, 10, 60, 300, 600, 1800, 3600)
 N_BOOT, SEED, LEVEL = 1000, 0, 0.95

@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from harness.data import dataset_title
 from harness.analysis import cost
 from harness.analysis import selection as sel
+from harness.data import dataset_title
 from harness.report.curves import LEVEL, N_BOOT, SEED
 from harness.report.runs import ReportError, Run, by_dataset
 

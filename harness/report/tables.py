@@ -6,11 +6,11 @@ import math
 
 import pandas as pd
 
+from harness.analysis.summary import answer_rates, on_clock_events
 from harness.data import dataset_title
 from harness.report.curves import LEVEL, N_BOOT, SEED, throughput
 from harness.report.figures import fmt_seconds
 from harness.report.runs import Run
-from harness.analysis.summary import answer_rates, on_clock_events
 
 MATCH_COLUMNS = ["reference", "reference_run", "reference_accuracy", "time_to_match_s", "ttm_ci_low", "ttm_ci_high",
                  "speedup", "speedup_ci_low", "speedup_ci_high", "reached_share", "match_n_problems"]

@@ -6,10 +6,9 @@
 """
 
 from harness.reward.models import (AGGREGATIONS, KINDS, OutcomeRewardModel, ProcessRewardModel, RewardModel, aggregate,
-                                   check_reward_model, load_reward_model, reward_config,
-                                   reward_identity, split_steps)
+                                   check_reward_model, load_reward_model, reward_config, reward_identity, split_steps)
 from harness.reward.score import run_questions, score_records, score_run
 
 __all__ = ["AGGREGATIONS", "KINDS", "OutcomeRewardModel", "ProcessRewardModel", "RewardModel", "aggregate",
-           "check_reward_model", "load_reward_model", "reward_config", "reward_identity",
-           "run_questions", "score_records", "score_run", "split_steps"]
+           "check_reward_model", "load_reward_model", "reward_config", "reward_identity", "run_questions",
+           "score_records", "score_run", "split_steps"]

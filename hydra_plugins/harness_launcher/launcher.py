@@ -28,10 +28,10 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness.ops import runlock, slurm
 from harness.config import as_dict
 from harness.errors import UserError
 from harness.extensions import load_config
+from harness.ops import runlock, slurm
 from harness.store import RUN_FILE, measured_diff
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ like-for-like choice.
 
 from __future__ import annotations
 
+from harness.errors import UserError
 from harness.generation.backends.torch_backend import SlotEngineBackend, eos_ids
 from harness.generation.engine.llama import from_hf_llama, is_llama
-from harness.errors import UserError
 
 
 class EngineBackend(SlotEngineBackend):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.generation.backends.torch_backend import StudentBackend
 from harness.errors import UserError
+from harness.generation.backends.torch_backend import StudentBackend
 from harness.generation.models import resolve
 from harness.generation.models.checkpoint import local_dir
 from harness.generation.models.llamba import load_model

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.generation.backends.torch_backend import StudentBackend, StudentOptions
 from harness.errors import UserError
+from harness.generation.backends.torch_backend import StudentBackend, StudentOptions
 from harness.generation.models import resolve
 from harness.generation.models.checkpoint import local_dir
 from harness.generation.models.mamba_in_llama import ROPE_CHOICES, load_model

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.config import SamplingConfig, setting
+from harness.errors import MissingPackage, UserError
 from harness.generation.backends.base import Backend
 from harness.generation.backends.tokenizer import load_tokenizer, render_chat_prompt
-from harness.config import SamplingConfig, setting
 from harness.generation.devices import choose_dtype, cpu_flags
-from harness.errors import MissingPackage, UserError
 from harness.generation.models import resolve
 from harness.generation.session import Finished, FinishReason, Session
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness.errors import MissingPackage, UserError
 from harness.generation.engine.sampling import SamplingParams
 from harness.generation.engine.session import EngineSession
 from harness.generation.engine.slots import SlotEngine
 from harness.generation.engine.state import DecodeModel
 from harness.generation.engine.stop import StopChecker
-from harness.errors import MissingPackage, UserError
 from harness.generation.kernels.decode_attention import attend_masked, attend_split_k
 from harness.generation.kernels.top_p import nucleus_threshold
 
