@@ -9,6 +9,7 @@ from concurrent.futures import CancelledError
 import pytest
 
 from harness.data import INTEGER
+from harness.errors import UserError
 from harness.grading import Grader, is_equivalent
 
 TOWER = "5^{5^{5^{5^5}}}"
@@ -80,8 +81,8 @@ def test_grader_gsm8k_modes_and_duplicates(extraction: str, correct: int) -> Non
 
 
 def test_grader_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="unknown grading dataset"):
-        Grader("aime")
+    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of gsm8k, math, math500"):
+        Grader("mmlu")
     with pytest.raises(ValueError, match="runner.extraction"):
         Grader("math", extraction="lenient")
     with Grader("math") as grader, pytest.raises(ValueError, match="2 texts but 1"):
