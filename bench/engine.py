@@ -6,7 +6,7 @@ Side by side in one process, prompt 256, 512 new tokens, temperature 0.8, top_p 
 - Mamba-2 1.3B (mamba-ssm's ``MambaLMHeadModel``, 48 layers, d_model 2048): the engine driving
   that very model (``MambaSSMModel`` below) vs its ``generate(cg=True)``. Without mamba-ssm the
   engine runs a pure Mamba-2 of Llama-3.2-1B's shape (this project's model) and the baseline is skipped.
-- Llama-3.2-1B shape (transformers ``LlamaForCausalLM``): the engine (``harness.engine.llama``)
+- Llama-3.2-1B shape (transformers ``LlamaForCausalLM``): the engine (``harness.generation.engine.llama``)
   vs ``generate`` with a static cache (transformers compiles its forward then). The engine runs
   with each decode attention it has: Triton split-K (each slot reads its own length; on CUDA
   when Triton imports) and torch (the longest live slot's length, rounded to 256).
@@ -41,16 +41,16 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.engine import SamplingParams, SlotEngine
-from harness.engine.host import use_triton
-from harness.engine.llama import from_hf_llama
-from harness.engine.sampling import sample_in_graph
-from harness.kernels.decode_attention import attend_masked, attend_split_k
-from harness.kernels.top_p import nucleus_threshold
-from harness.models.mamba_config import HybridConfig
-from harness.models.checkpoint import random_init_
-from harness.models.mamba_in_llama import tiny_config
-from harness.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
+from harness.generation.engine import SamplingParams, SlotEngine
+from harness.generation.engine.host import use_triton
+from harness.generation.engine.llama import from_hf_llama
+from harness.generation.engine.sampling import sample_in_graph
+from harness.generation.kernels.decode_attention import attend_masked, attend_split_k
+from harness.generation.kernels.top_p import nucleus_threshold
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.mamba_config import HybridConfig
+from harness.generation.models.mamba_in_llama import tiny_config
+from harness.generation.models.mamba_model import DecodeState, MambaInLlamaForCausalLM, PromptState
 
 SAMPLING = SamplingParams(temperature=0.8, top_p=0.95)
 MakeEngine = Callable[..., SlotEngine]  # SlotEngine with some arguments bound (functools.partial)

@@ -38,7 +38,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $out/NAME.log
 }
 step gpu 10 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 step kernels 30 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'
-from harness.models.mamba_kernels import load_kernels; k = load_kernels()
+from harness.generation.models.mamba_kernels import load_kernels; k = load_kernels()
 print('mamba-ssm kernels loaded; causal-conv1d:', k.conv_update is not None)"
 step tests 150 python3 -m pytest -q -p no:cacheprovider tests/test_decode_attention.py tests/test_top_p.py \
   tests/test_engine.py tests/test_llamba.py tests/test_mamba_in_llama.py tests/test_backend_hf.py \

@@ -29,14 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.engine import EngineHost, EngineOptions, SamplingParams
-from harness.kernels.decode_attention import attend_masked
-from harness.models.mamba_config import HybridConfig
-from harness.models import llamba
-from harness.models.checkpoint import random_init_
-from harness.models.llamba_config import LlambaConfig
-from harness.models.mamba_in_llama import tiny_config
-from harness.models.mamba_model import MambaInLlamaForCausalLM, SlotLM
+from harness.generation.engine import EngineHost, EngineOptions, SamplingParams
+from harness.generation.kernels.decode_attention import attend_masked
+from harness.generation.models import llamba
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.llamba_config import LlambaConfig
+from harness.generation.models.mamba_config import HybridConfig
+from harness.generation.models.mamba_in_llama import tiny_config
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM, SlotLM
 
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
@@ -82,7 +82,7 @@ def load_kernels_for_bench():
     """mamba-ssm's kernels, importable even from a Triton-only wheel (stand-in extension module)."""
     if importlib.util.find_spec("selective_scan_cuda") is None:
         sys.modules["selective_scan_cuda"] = types.ModuleType("selective_scan_cuda")
-    from harness.models.mamba_kernels import load_kernels
+    from harness.generation.models.mamba_kernels import load_kernels
 
     return load_kernels()
 

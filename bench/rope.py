@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.models.checkpoint import random_init_
-from harness.models.mamba_config import HybridConfig
-from harness.models.mamba_model import MambaInLlamaForCausalLM
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.mamba_config import HybridConfig
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
 
 LLAMA32_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                 "original_max_position_embeddings": 8192}

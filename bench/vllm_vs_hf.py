@@ -34,10 +34,10 @@ CONFIGS = {
 
 def measure_config(overrides: list[str], budget_s: float) -> dict[str, object]:
     """Load, warm up, and run every problem of the composed config; this process's numbers."""
-    from harness.backends import backend_class
     from harness.data import build_messages, load_problems
-    from harness.profile import compose_config, measure
-    from harness.runner import warmup_prompt
+    from harness.generation.backends import backend_class
+    from harness.measure.runner import warmup_prompt
+    from harness.ops.profile import compose_config, measure
 
     cfg = compose_config(overrides)
     problems = load_problems(cfg.data)

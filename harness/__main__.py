@@ -21,33 +21,33 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.config import register, to_harness_config
 from harness.errors import UserError, report_and_exit
-from harness.runlock import RunLocked, hold, refuse_if_held
+from harness.extensions import load_config, register_all
+from harness.ops.runlock import RunLocked, hold, refuse_if_held
 
-register()
+register_all()
 log = logging.getLogger("harness")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from harness.runner import Runner
-    from harness.summary import format_summary
+    from harness.analysis.summary import format_summary
+    from harness.measure.runner import Runner
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        config = to_harness_config(cfg)
+        config = load_config(cfg)
         if config.run.resume and not (Path(config.run.resume) / "run.json").exists():
             raise UserError(f"run.resume={config.run.resume}: no run.json there, nothing to resume")
-        # One writer per run directory, for the whole run (harness/runlock.py); taken first, so a
+        # One writer per run directory, for the whole run (harness/ops/runlock.py); taken first, so a
         # second process is refused at once, before it loads anything or waits for a device.
         with hold(run_dir):
             runner = Runner(config, run_dir)
             device = nullcontext()
-            # Under SLURM the job takes the devices the scheduler assigned (harness/devices.py).
+            # Under SLURM the job takes the devices the scheduler assigned (harness/generation/devices.py).
             if "SLURM_JOB_ID" in os.environ or (hydra_cfg.mode == RunMode.MULTIRUN and config.runner.exclusive_device):
-                from harness.devices import claim_device
+                from harness.generation.devices import claim_device
 
                 device = claim_device(Path(hydra_cfg.sweep.dir) / ".devices")
             with device:

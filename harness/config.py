@@ -2,9 +2,11 @@
 
 The YAML files under conf/ fill these dataclasses; the schema is registered in Hydra's
 ConfigStore as ``harness_schema`` and the primary ``conf/config.yaml`` extends it. The entry
-point converts the composed config once (``to_harness_config``); every component after it
-receives these dataclasses, never a DictConfig. Closed sets of choices are Enums (OmegaConf
-checks them at composition and lists the valid names).
+point converts the composed config once (``harness.extensions.load_config``: this module's
+``to_harness_config``, then the names of registered entries); every component after it receives
+these dataclasses, never a DictConfig. Closed sets of choices are Enums (OmegaConf checks them at
+composition and lists the valid names); what a registry holds (a dataset, a selection method, a
+backend: a plugin may add one) is a name, checked once the plugins are imported.
 """
 
 from __future__ import annotations
@@ -45,21 +47,12 @@ def setting(default: Any = MISSING, *, ge: float | None = None, gt: float | None
     return field(default=default, metadata={**bounds, **({} if measured else UNMEASURED)})
 
 
-class BackendName(StrEnum):
-    # The best engine installed for the model (harness/backends/auto.py), recorded with its reason.
-    auto = "auto"
-    # The slot engine for every model, for a like-for-like check: engine for a Llama, a student on its own.
-    slot = "slot"
-    hf = "hf"  # plain transformers (prompt prefilled once per problem, slots refilled from its cache)
-    engine = "engine"  # a transformers Llama on the project's slot engine (CUDA-graph decode)
-    mamba_in_llama = "mamba_in_llama"  # MambaInLlama students (hybrids, or pure in that format) on the slot engine
-    llamba = "llamba"  # Llamba students (Discrete Mamba-2) on the slot engine
-    vllm = "vllm"
-
-
 # Backend names runs were recorded with before a rename: run.json keeps them, resume and reports
 # read them as today's (``current_backend``).
-RENAMED_BACKENDS = {"mamba": BackendName.mamba_in_llama.value}
+RENAMED_BACKENDS = {"mamba": "mamba_in_llama"}
+# Keys runs recorded before datasets were registered: their dataset's declaration holds them now
+# (harness/data/), so resume and reports read such a run without them (``harness.store.current_names``).
+RETIRED_KEYS = ("data.grader", "data.question_field", "data.answer_field", "data.id_field", "data.answer_format")
 
 
 def current_backend(name: str) -> str:
@@ -73,26 +66,9 @@ class Dtype(StrEnum):
     float16 = "float16"
 
 
-class GraderName(StrEnum):
-    gsm8k = "gsm8k"
-    math = "math"
-
-
 class Extraction(StrEnum):
     strict = "strict"  # an answer only where a sample states one (docs/grading.md)
     flexible = "flexible"  # strict, else the last number in the text (prompts that ask for no marked answer)
-
-
-class AnswerFormat(StrEnum):
-    plain = "plain"
-    gsm8k_hashes = "gsm8k_hashes"  # the gold answer is the text after "####"
-
-
-class Method(StrEnum):
-    coverage = "coverage"
-    majority = "majority"
-    rm_weighted = "rm_weighted"
-    best_of_n = "best_of_n"
 
 
 class RewardKind(StrEnum):
@@ -111,13 +87,16 @@ class Aggregation(StrEnum):
 class ModelConfig:
     name: str = MISSING
     # Hub id, local directory, or "builtin:<name>" for models the harness builds itself
-    # (tiny_llama, tiny_mamba, tiny_hybrid, tiny_llamba, smollm2); see harness/models/.
+    # (tiny_llama, tiny_mamba, tiny_hybrid, tiny_llamba, smollm2); see harness/generation/models/.
     path: str = MISSING
     # Where the tokenizer (and generation config) come from when model.path has none: Llamba
     # repos ship none, their teacher's serves. None: model.path's own.
     tokenizer: str | None = None
-    backend: BackendName = BackendName.auto
-    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/devices.py).
+    # A registered backend (harness/generation/backends/: hf, engine, mamba_in_llama, llamba, vllm, or a
+    # plugin's), or auto (the best engine installed for the model: backends/auto.py, recorded with its
+    # reason) or slot (the slot engine for every model, for a like-for-like check).
+    backend: str = "auto"
+    # auto: bf16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32 (harness/generation/devices.py).
     dtype: Dtype = Dtype.auto
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     revision: str | None = None
@@ -131,19 +110,21 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = MISSING  # gsm8k | math500 | math, or a dataset of your own
+    # A registered dataset (harness/data/: gsm8k, math500, math, or a plugin's): its loader, answer
+    # rule, default max_new_tokens and display name are declared there; conf/data/<name>.yaml picks it.
+    name: str = MISSING
     dir: str = setting("${oc.env:HARNESS_DATA_DIR,data}", measured=False)
+    # The file a dataset read from disk reads: <dir>/<name>/<file>; its stem names the split in
+    # problem ids (gsm8k/test/12, gsm8k/train/12).
     file: str = "test.jsonl"
-    grader: GraderName = MISSING  # which extraction / equivalence rules apply
-    question_field: str = MISSING
-    answer_field: str = MISSING
-    # Field holding a stable id; None: "<name>/<split>/<line index>".
-    id_field: str | None = None
-    answer_format: AnswerFormat = AnswerFormat.plain
+    # Only these problems (ids as the dataset gives them), in the dataset's order; before limit and
+    # shard. Like limit, it picks which problems run, not how one is measured.
+    ids: list[str] | None = setting(None, measured=False)
     # The first ``limit`` problems; a resume may raise it to run more of them.
     limit: int | None = setting(None, ge=1, measured=False)
     shard: str | None = None  # "i/n": every n-th problem starting at i (after limit)
-    max_new_tokens: int = setting(512, ge=1)
+    # None: the dataset's (512 GSM8K, 1024 MATH), filled in at start and recorded.
+    max_new_tokens: int | None = setting(None, ge=1)
 
 
 @dataclass
@@ -179,8 +160,9 @@ class RewardConfig:
 
 @dataclass
 class SelectionConfig:
-    # What the run summary reports.
-    methods: list[Method] = field(default_factory=lambda: [Method.coverage, Method.majority])
+    # What the run summary reports: registered selection methods (harness/analysis/methods.py, or a
+    # plugin's); those that need rewards (rm_weighted, best_of_n) have the job score every sample.
+    methods: list[str] = field(default_factory=lambda: ["coverage", "majority"])
     reward: RewardConfig = field(default_factory=RewardConfig)
 
 
@@ -213,7 +195,7 @@ class RunnerConfig:
     warmup: bool = True
     progress: bool = setting(True, measured=False)
     # In a local multirun, hold one GPU (or the CPU) exclusively per job so jobs never share a
-    # device while being timed (harness/devices.py). Ignored under SLURM.
+    # device while being timed (harness/generation/devices.py). Ignored under SLURM.
     exclusive_device: bool = True
 
 
@@ -238,6 +220,9 @@ class HarnessConfig:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     # Where to resume from and whether to write a report: nothing a clock records.
     run: RunConfig = field(default_factory=RunConfig, metadata=UNMEASURED)
+    # Modules imported at start that register datasets, selection methods or backends of their own
+    # (harness/plugins.py, docs/extending.md); where code comes from, like data.dir.
+    plugins: list[str] = field(default_factory=list, metadata=UNMEASURED)
 
 
 class ConfigError(UserError):
@@ -278,7 +263,8 @@ def check_ranges(cfg: Any, prefix: str = "") -> None:
 
 def to_harness_config(cfg: DictConfig) -> HarnessConfig:
     """The composed config as dataclasses, refusing keys the schema does not have and values out
-    of their range (``check_ranges``; the budget by ``parse_budget``)."""
+    of their range (``check_ranges``; the budget by ``parse_budget``). Entry points use
+    ``harness.extensions.load_config``, which goes on to check the names of registered entries."""
     unknown = _unknown_keys(cfg, HarnessConfig)
     if unknown:
         raise ConfigError(f"unknown config key(s) {', '.join(unknown)}: check the spelling against "

@@ -1,11 +1,14 @@
 """The results store: ``results/<run>/{run.json, problems.jsonl, trajectories.jsonl, grader_audit.jsonl}``.
 
-The only module that writes a run's files. Records are typed (``TrajectoryRecord``,
-``ProblemRecord``); on disk they are one JSON object per line. Trajectories are appended and
-flushed per sample, so a kill loses at most the line being written. A problem counts as done
-only once its line in problems.jsonl is written, after all its samples are synced to disk (one
-fsync per problem, so a node crash cannot leave a done problem with samples missing); on resume
-the trajectories of unfinished problems are dropped and those problems redone.
+The only writer of a run's files: a ``RunStore`` writes them, the runner's while it runs, and
+the one grading or reward scoring opens on a finished run (``RunStore(run_dir)``), so its copy
+of run.json is the file's. Anyone may read them (``read_*``). Records are typed
+(``TrajectoryRecord``, ``ProblemRecord``); on disk they are one JSON object per line.
+Trajectories are appended and flushed per sample, so a kill loses at most the line being
+written. A problem counts as done only once its line in problems.jsonl is written, after all
+its samples are synced to disk (one fsync per problem, so a node crash cannot leave a done
+problem with samples missing); on resume the trajectories of unfinished problems are dropped and
+those problems redone.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
-from harness.config import RENAMED_BACKENDS, current_backend, under, unmeasured_keys
+from harness.config import RENAMED_BACKENDS, RETIRED_KEYS, current_backend, under, unmeasured_keys
 from harness.errors import UserError
 from harness.jsonl import read_jsonl as read_rows
 from harness.jsonl import write_jsonl_atomic
@@ -100,40 +103,11 @@ def read_problems(run_dir: str | Path) -> list[ProblemRecord]:
     return _records(ProblemRecord, read_jsonl(path), path)
 
 
-def write_trajectories(run_dir: str | Path, records: Iterable[TrajectoryRecord]) -> None:
-    """Replace trajectories.jsonl by ``records``, atomically."""
-    write_jsonl_atomic(Path(run_dir) / TRAJECTORIES_FILE, map(dataclasses.asdict, records))
-
-
-def rewrite_trajectories(run_dir: str | Path,
-                         change: Callable[[list[TrajectoryRecord]], list[TrajectoryRecord]]) -> None:
-    """Replace trajectories.jsonl, atomically, by ``change`` of its records (a torn last line is dropped)."""
-    write_trajectories(run_dir, change(read_trajectories(run_dir)))
-
-
-def write_grader_audit(run_dir: str | Path, rows: Iterable[dict[str, Any]] | None) -> None:
-    """Replace grader_audit.jsonl by ``rows`` (the audit's disagreements), atomically; None removes
-    it (an audit turned off leaves no list of a former grading's disagreements)."""
-    path = Path(run_dir) / AUDIT_FILE
-    if rows is None:
-        path.unlink(missing_ok=True)
-    else:
-        write_jsonl_atomic(path, rows)
-
-
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise StoreError(f"{run_dir} is not a run directory (no {RUN_FILE})")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def update_run_json(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
-    """Set top-level fields of an existing run.json (atomically); returns the whole of it."""
-    meta = read_run_json(run_dir)
-    meta.update(fields)
-    _write_json_atomic(Path(run_dir) / RUN_FILE, meta)
-    return meta
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -162,22 +136,34 @@ def measured_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 
 def current_names(config: dict[str, Any]) -> dict[str, Any]:
-    """A recorded config with renamed values (``model.backend=mamba``, today ``mamba_in_llama``)
-    read as today's, so a run made before a rename resumes."""
+    """A recorded config read as today's: renamed values (``model.backend=mamba``, today
+    ``mamba_in_llama``) renamed, retired keys (``RETIRED_KEYS``) dropped, so a run made before a
+    rename or a retirement resumes."""
     model = config.get("model") or {}
-    if model.get("backend") not in RENAMED_BACKENDS:
-        return config
-    return {**config, "model": {**model, "backend": current_backend(model["backend"])}}
+    if model.get("backend") in RENAMED_BACKENDS:
+        config = {**config, "model": {**model, "backend": current_backend(model["backend"])}}
+    retired = {key.split(".", 1)[1] for key in RETIRED_KEYS}
+    if retired & set(config.get("data") or {}):
+        config = {**config, "data": {k: v for k, v in config["data"].items() if k not in retired}}
+    return config
 
 
 class RunStore:
-    def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
-        """Open ``run_dir`` for writing, resuming it if it already holds a run."""
+    def __init__(self, run_dir: str | Path, config: dict[str, Any] | None = None) -> None:
+        """Open ``run_dir`` for writing: with ``config``, a run to make, or to resume where it holds
+        one (refused where a measured key differs); without, the run it holds, for rewriting its
+        grades and rewards (StoreError where it holds none)."""
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.meta: dict[str, Any] = {}
         self.done: set[str] = set()
         self.resumed = (self.dir / RUN_FILE).exists()
+        self._trajectories: TextIO | None = None
+        self._problems: TextIO | None = None
+        if config is None:
+            self.meta = read_run_json(self.dir)
+            self.done = {p.problem_id for p in read_problems(self.dir)}
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
         if self.resumed:
             self._prepare_resume(config)
         self.meta["config"] = config
@@ -194,21 +180,31 @@ class RunStore:
         self.done = {p.problem_id for p in problems}
         # Rewrite both files clean: no torn last line, no samples of unfinished problems.
         write_jsonl_atomic(self.dir / PROBLEMS_FILE, map(dataclasses.asdict, problems))
-        rewrite_trajectories(self.dir, lambda records: [t for t in records if t.problem_id in self.done])
+        self.update_trajectories(lambda records: [t for t in records if t.problem_id in self.done])
         self.meta.setdefault("resumes", []).append({"done_before": len(self.done)})
 
     def update_meta(self, **fields: Any) -> None:
+        """Set top-level fields of run.json (atomically)."""
         self.meta.update(fields)
         _write_json_atomic(self.dir / RUN_FILE, self.meta)
 
+    def trajectories(self) -> list[TrajectoryRecord]:
+        """The samples on disk (a torn last line dropped)."""
+        return read_trajectories(self.dir)
+
     def append_trajectory(self, record: TrajectoryRecord) -> None:
+        if self._trajectories is None:  # after a rewrite, or in a store opened for rewriting
+            self._trajectories = (self.dir / TRAJECTORIES_FILE).open("a", encoding="utf-8")
         self._trajectories.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
         self._trajectories.flush()
 
     def finish_problem(self, record: ProblemRecord) -> None:
         """Mark a problem done: its samples are synced to disk first (once per problem), so after a
         crash a problem with a line in problems.jsonl has every one of its samples."""
-        os.fsync(self._trajectories.fileno())  # append_trajectory flushed them: the kernel has them
+        if self._trajectories is not None:  # append_trajectory flushed them: the kernel has them
+            os.fsync(self._trajectories.fileno())
+        if self._problems is None:
+            self._problems = (self.dir / PROBLEMS_FILE).open("a", encoding="utf-8")
         self._problems.write(json.dumps(dataclasses.asdict(record)) + "\n")
         self._problems.flush()
         os.fsync(self._problems.fileno())
@@ -220,13 +216,37 @@ class RunStore:
 
     def update_trajectories(self, change: Callable[[list[TrajectoryRecord]], list[TrajectoryRecord]]) -> None:
         """Rewrite trajectories.jsonl atomically as ``change`` of its records."""
-        self._trajectories.close()
-        rewrite_trajectories(self.dir, change)
-        self._trajectories = (self.dir / TRAJECTORIES_FILE).open("a", encoding="utf-8")
+        self.replace_trajectories(change(self.trajectories()))
+
+    def replace_trajectories(self, records: Iterable[TrajectoryRecord]) -> None:
+        """Replace trajectories.jsonl by ``records``, atomically. run.json's ``summary`` goes with
+        the samples it summarised, until it is computed again (harness.analysis.summary)."""
+        if self._trajectories is not None:
+            self._trajectories.close()
+            self._trajectories = None  # reopened by the next append
+        write_jsonl_atomic(self.dir / TRAJECTORIES_FILE, map(dataclasses.asdict, records))
+        self._forget_summary()
+
+    def write_grader_audit(self, rows: Iterable[dict[str, Any]] | None) -> None:
+        """Replace grader_audit.jsonl by ``rows`` (the audit's disagreements), atomically; None removes
+        it (an audit turned off leaves no list of a former grading's disagreements)."""
+        path = self.dir / AUDIT_FILE
+        if rows is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_jsonl_atomic(path, rows)
+        self._forget_summary()
+
+    def _forget_summary(self) -> None:
+        if "summary" in self.meta:
+            del self.meta["summary"]
+            _write_json_atomic(self.dir / RUN_FILE, self.meta)
 
     def close(self) -> None:
-        self._trajectories.close()
-        self._problems.close()
+        for handle in (self._trajectories, self._problems):
+            if handle is not None:
+                handle.close()
+        self._trajectories = self._problems = None
 
 
 def read_run(run_dir: str | Path):

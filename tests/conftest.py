@@ -34,6 +34,25 @@ def model_cache(tmp_path_factory) -> Path:
     return cache
 
 
+@pytest.fixture(autouse=True)
+def registries_as_found():
+    """A test that imports a plugin (tests/my_plugin.py, through a run's config) leaves the
+    registries as it found them: its entries go, and the module, so the next test imports it again."""
+    from harness.analysis.methods import METHODS
+    from harness.data import DATASETS
+    from harness.generation.backends import BACKENDS
+
+    registries = [(registry, set(registry)) for registry in (DATASETS, METHODS, BACKENDS)]
+    modules = set(sys.modules)
+    yield
+    for registry, names in registries:
+        for name in set(registry) - names:
+            registry.unregister(name)
+    for name in set(sys.modules) - modules:
+        if name.endswith("_plugin"):
+            del sys.modules[name]
+
+
 def harness_cmd(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "harness", *overrides]
 
@@ -97,7 +116,7 @@ def assert_stop_string_cuts(backend, prompt: list[int], text: str) -> None:
 def split_k():
     """The Triton split-K decode attention (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.kernels.decode_attention import attend_split_k
+    from harness.generation.kernels.decode_attention import attend_split_k
 
     return attend_split_k
 
@@ -106,6 +125,6 @@ def split_k():
 def nucleus():
     """The Triton top-p threshold search (without CUDA, run by Triton's interpreter)."""
     pytest.importorskip("triton", reason="needs Triton (pip install triton)")
-    from harness.kernels.top_p import nucleus_threshold
+    from harness.generation.kernels.top_p import nucleus_threshold
 
     return nucleus_threshold

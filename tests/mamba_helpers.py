@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from harness.kernels.decode_attention import attend_masked
-from harness.models.mamba_kernels import Kernels
+from harness.generation.kernels.decode_attention import attend_masked
+from harness.generation.models.mamba_kernels import Kernels
 
 
 def seeded() -> torch.Generator:

@@ -6,11 +6,12 @@ import importlib.util
 
 import pytest
 
-from harness.backends.auto import Facts, choose_backend, gather_facts, make_backend
 from harness.config import HarnessConfig, ModelConfig
-from harness.devices import choose_dtype
 from harness.errors import UserError
-from harness.models.hub import ModelUnavailable, model_info
+from harness.generation.backends import Auto, BackendSpec, register_backend
+from harness.generation.backends.auto import BackendChoice, Facts, choose_backend, gather_facts, make_backend
+from harness.generation.devices import choose_dtype
+from harness.generation.models.hub import ModelUnavailable, model_info
 
 LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamba2", "qwen2"
 
@@ -44,9 +45,40 @@ LLAMA, HYBRID, LLAMBA, MAMBA2, QWEN = "llama", "mamba_in_llama", "llamba", "mamb
     ("llamba", False, False, LLAMBA, "llamba", "as configured"),
 ])
 def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected, why):
-    choice = choose_backend(requested, Facts(cuda=cuda, vllm=vllm, architecture=arch))
+    installed = frozenset({"vllm"} if vllm else ())
+    choice = choose_backend(requested, Facts(cuda=cuda, architecture=arch, installed=installed))
     assert choice.backend == expected
     assert why in choice.reason and "\n" not in choice.reason
+
+
+@pytest.mark.parametrize("cuda, vllm, arch, reason", [
+    # What run.json records as backend_choice.reason, derived from the backends' declarations.
+    (True, True, LLAMA, "auto: llama on CUDA with vLLM installed: vLLM, the engine the field serves it with"),
+    (True, False, LLAMA, "auto: llama on CUDA without vLLM: the slot engine (CUDA-graph decode)"),
+    (False, True, LLAMA, "auto: llama with no CUDA device: hf (vLLM and the slot engine are chosen on CUDA only)"),
+    (True, False, MAMBA2, "auto: mamba2 with CUDA: hf (vLLM is not installed)"),
+    (False, False, MAMBA2, "auto: mamba2 with no CUDA device: hf (vLLM is chosen on CUDA only)"),
+    (False, False, HYBRID, "auto: a MambaInLlama checkpoint runs on the mamba_in_llama backend (slot engine)"),
+    (True, True, LLAMBA, "auto: a Llamba checkpoint runs on the llamba backend (slot engine)"),
+])
+def test_the_recorded_reason_says_what_was_chosen_and_why_not_the_others(cuda, vllm, arch, reason):
+    installed = frozenset({"vllm"} if vllm else ())
+    assert choose_backend("auto", Facts(cuda=cuda, architecture=arch, installed=installed)).reason == reason
+
+
+def test_a_backend_declared_by_a_plugin_is_chosen_by_its_declaration():
+    # A faster engine for llama on CUDA, ranked before vLLM: auto picks it where its package is installed.
+    register_backend(BackendSpec("turbo", "harness.generation.backends.hf:HFBackend", frozenset({"llama"}),
+                                 exclusive=False, speed_class="optimized", label="llama", title="Turbo",
+                                 auto=Auto(rank=0, cuda=True, package="turbo", choice="Turbo")))
+    facts = Facts(cuda=True, architecture=LLAMA, installed=frozenset({"turbo", "vllm"}))
+    assert choose_backend("auto", facts) == BackendChoice("turbo", "auto: llama on CUDA with Turbo installed: Turbo")
+    without = Facts(cuda=True, architecture=LLAMA, installed=frozenset({"vllm"}))
+    assert choose_backend("auto", without).reason == ("auto: llama on CUDA with vLLM installed without Turbo: vLLM, "
+                                                      "the engine the field serves it with")
+    assert choose_backend("auto", Facts(cuda=True, architecture=MAMBA2, installed=frozenset({"turbo"}))).backend == "hf"
+    with pytest.raises(UserError, match=r"model.backend=turbo cannot run this model \(mamba2; it runs llama only\)"):
+        choose_backend("turbo", Facts(cuda=True, architecture=MAMBA2))
 
 
 @pytest.mark.parametrize("requested, arch, fix", [
@@ -65,7 +97,7 @@ def test_backend_choice_follows_the_facts(requested, cuda, vllm, arch, expected,
 ])
 def test_a_backend_that_cannot_run_the_model_is_refused_naming_the_fix(requested, arch, fix):
     with pytest.raises(UserError, match=fix) as err:
-        choose_backend(requested, Facts(cuda=True, vllm=True, architecture=arch))
+        choose_backend(requested, Facts(cuda=True, architecture=arch, installed=frozenset({"vllm"})))
     assert "\n" not in str(err.value)
 
 
@@ -88,7 +120,8 @@ def test_dtype_auto_is_bf16_only_where_it_is_native(dtype, cuda, flags, expected
     ("tiny_llamba", LLAMBA)])
 def test_facts_of_the_builtin_models_on_this_machine(model, architecture):
     facts = gather_facts(ModelConfig(name=model, path=f"builtin:{model}", device="cpu"))
-    assert facts == Facts(cuda=False, vllm=importlib.util.find_spec("vllm") is not None, architecture=architecture)
+    vllm = importlib.util.find_spec("vllm") is not None
+    assert facts == Facts(cuda=False, architecture=architecture, installed=frozenset({"vllm"} if vllm else ()))
 
 
 @pytest.mark.parametrize("model, backend, cls", [("tiny_hybrid", "mamba_in_llama", "MambaInLlamaBackend"),

@@ -4,8 +4,8 @@ import pytest
 import torch
 from conftest import assert_stop_string_cuts, drive
 
-from harness.backends.hf import HFBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
+from harness.generation.backends.hf import HFBackend
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
 

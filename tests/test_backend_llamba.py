@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, drive, harness_cmd, naive_greedy
 
-from harness.backends.llamba import LlambaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import UserError
-from harness.models import resolve
+from harness.generation.backends.llamba import LlambaBackend
+from harness.generation.models import resolve
 from harness.store import read_jsonl
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]

@@ -13,9 +13,9 @@ import pytest
 import torch
 from conftest import ROOT, assert_stop_string_cuts, drive, harness_cmd, naive_greedy
 
-from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import MissingPackage, UserError
+from harness.generation.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.store import read_jsonl
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
@@ -100,7 +100,7 @@ def test_unknown_option_is_an_error():
 
 @pytest.mark.skipif(importlib.util.find_spec("mamba_ssm") is not None, reason="mamba-ssm is installed")
 def test_missing_mamba_ssm_is_a_one_line_install_hint():
-    from harness.models.mamba_kernels import load_kernels
+    from harness.generation.models.mamba_kernels import load_kernels
 
     with pytest.raises(MissingPackage) as err:
         load_kernels()

@@ -8,10 +8,10 @@ import subprocess
 import pytest
 from conftest import ROOT, harness_cmd
 
-from harness.backends.vllm import VLLMBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import UserError
-from harness.models import resolve
+from harness.generation.backends.vllm import VLLMBackend
+from harness.generation.models import resolve
 from harness.store import read_jsonl, read_run
 
 try:
@@ -112,14 +112,14 @@ def drain(session, total):
 
 
 def with_sampling(b, max_new_tokens=24, **sampling):
-    from harness.backends.vllm import sampling_params
+    from harness.generation.backends.vllm import sampling_params
 
     b.params = sampling_params(SamplingConfig(**{"temperature": 0.0, **sampling}), max_new_tokens)
 
 
 @needs_vllm
 def test_greedy_samples_match_the_hf_backend(backend, tiny_llama):
-    from harness.backends.hf import HFBackend
+    from harness.generation.backends.hf import HFBackend
 
     hf = HFBackend(backend.model_cfg, backend.sampling, backend.runner_cfg, backend.max_new_tokens, seed=0)
     hf.load()

@@ -2,10 +2,10 @@
 
 import pytest
 
-from harness.backends import backend_class
-from harness.backends.base import Backend
 from harness.config import ModelConfig, RunnerConfig
 from harness.errors import UserError
+from harness.generation.backends import backend_class
+from harness.generation.backends.base import Backend
 
 
 class Sized(Backend):

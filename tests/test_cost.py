@@ -1,4 +1,4 @@
-"""harness.cost: shapes read from the tiny models' files, and the formulas against a hand count."""
+"""harness.analysis.cost: shapes read from the tiny models' files, and the formulas against a hand count."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import cost
-from harness.models import resolve
+from harness.analysis import cost
+from harness.generation.models import resolve
 
 PROMPT, TOKENS, BATCH = np.array([10]), np.array([3]), np.array([8])  # one sample: 3 tokens after 10
 CONTEXT = 10 + 11 + 12  # the contexts L_t = P + t - 1 its 3 tokens are produced from
@@ -44,8 +44,8 @@ def test_tiny_llama_flops_and_bytes_match_a_hand_count() -> None:
 
 
 def test_tiny_hybrid_flops_and_bytes_match_a_hand_count() -> None:
-    from harness.models.mamba_in_llama import read_checkpoint
-    from harness.models.mamba_model import MambaInLlamaForCausalLM
+    from harness.generation.models.mamba_in_llama import read_checkpoint
+    from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
 
     path = resolve("builtin:tiny_hybrid")
     shape = cost.read_model_shape(path)
@@ -85,7 +85,7 @@ def test_transformers_mamba2_counts_every_parameter() -> None:
 
 
 def test_tiny_llamba_counts_every_parameter_a_step_reads() -> None:
-    from harness.models.llamba import LlambaForCausalLM, read_checkpoint
+    from harness.generation.models.llamba import LlambaForCausalLM, read_checkpoint
 
     path = resolve("builtin:tiny_llamba")
     shape = cost.read_model_shape(path)

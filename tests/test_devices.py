@@ -1,10 +1,10 @@
-"""The device claim (harness/devices.py): under SLURM a job takes what the scheduler assigned."""
+"""The device claim (harness/generation/devices.py): under SLURM a job takes what the scheduler assigned."""
 
 import os
 
 import pytest
 
-from harness.devices import claim_device, slurm_devices
+from harness.generation.devices import claim_device, slurm_devices
 
 
 @pytest.fixture

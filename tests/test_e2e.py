@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import ROOT, harness_cmd
 
-from harness.devices import choose_dtype, cpu_flags
+from harness.generation.devices import choose_dtype, cpu_flags
 from harness.store import read_jsonl, read_run
 
 
@@ -131,7 +131,7 @@ def test_runner_audit_false_turns_the_audit_off(tmp_path, data_dir):
 
 
 def test_prm_selection_scores_its_samples_in_the_same_job(tmp_path, data_dir):
-    from harness.models.tiny import build_tiny_prm
+    from harness.generation.models.tiny import build_tiny_prm
 
     prm = tmp_path / "prm"
     prm.mkdir()

@@ -11,21 +11,21 @@ import pytest
 import torch
 from conftest import ROOT
 
-from harness.backends.engine import EngineBackend
-from harness.backends.hf import HFBackend
-from harness.backends.mamba_in_llama import MambaInLlamaBackend
 from harness.config import ModelConfig, RunnerConfig, SamplingConfig
 from harness.errors import MissingPackage, UserError
-from harness.engine import SlotEngine
-from harness.engine.host import EngineOptions, use_triton
-from harness.engine.sampling import SamplingParams, sample_in_graph, sample_tokens
-from harness.kernels import decode_attention
-from harness.kernels.decode_attention import attend_masked
-from harness.kernels.top_p import nucleus_threshold_sorted
-from harness.models.checkpoint import random_init_
-from harness.models.mamba_in_llama import tiny_config
-from harness.models.mamba_model import MambaInLlamaForCausalLM
-from harness.runner import run_problem
+from harness.generation.backends.engine import EngineBackend
+from harness.generation.backends.hf import HFBackend
+from harness.generation.backends.mamba_in_llama import MambaInLlamaBackend
+from harness.generation.engine import SlotEngine
+from harness.generation.engine.host import EngineOptions, use_triton
+from harness.generation.engine.sampling import SamplingParams, sample_in_graph, sample_tokens
+from harness.generation.kernels import decode_attention
+from harness.generation.kernels.decode_attention import attend_masked
+from harness.generation.kernels.top_p import nucleus_threshold_sorted
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.mamba_in_llama import tiny_config
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
+from harness.measure.runner import run_problem
 
 MESSAGES = [{"role": "user", "content": "What is 12*3? Put the answer in \\boxed{}."}]
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=0)

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, harness_cmd
 from hydra import compose, initialize_config_dir
 
-from harness.backends.auto import Facts, choose_backend
-from harness.config import register, to_harness_config
+from harness.extensions import load_config, register_all
+from harness.generation.backends.auto import Facts, choose_backend
 
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -18,7 +18,7 @@ PAPER_MODELS = "llama_1b,llama_3b,mamba_hybrid_1b,mamba_hybrid,llamba_1b,llamba_
 # What each model's checkpoint says it is (the fact model.backend=auto decides on).
 ARCHITECTURES = {"llama_1b": "llama", "llama_3b": "llama", "mamba_hybrid_1b": "mamba_in_llama",
                  "mamba_hybrid": "mamba_in_llama", "llamba_1b": "llamba", "llamba_3b": "llamba"}
-register()
+register_all()
 
 
 def _compose(*overrides: str, hydra: bool = True):
@@ -36,7 +36,7 @@ def _jobs(experiment: str):
     sweep = _sweep(experiment)
     for values in itertools.product(*sweep.values()):
         overrides = [f"{key}={value}" for key, value in zip(sweep, values)]
-        yield to_harness_config(_compose(f"+experiment={experiment}", *overrides, hydra=False))
+        yield load_config(_compose(f"+experiment={experiment}", *overrides, hydra=False))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -58,7 +58,8 @@ def test_the_paper_experiments_sweep_its_grid_over_whole_test_sets(experiment, d
         assert rm == experiment.endswith("_prm") and (not rm or job.selection.reward.model)
         arch = ARCHITECTURES[job.model.name]
         teacher = arch == "llama"
-        backend = choose_backend(str(job.model.backend), Facts(cuda=True, vllm=True, architecture=arch)).backend
+        facts = Facts(cuda=True, architecture=arch, installed=frozenset({"vllm"}))
+        backend = choose_backend(str(job.model.backend), facts).backend
         if experiment.endswith("_same_engine"):  # every model on the slot engine
             assert str(job.model.backend) == "slot" and backend == ("engine" if teacher else arch)
         else:  # each on its best engine: the students' own is the slot engine

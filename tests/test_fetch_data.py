@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.fetch_data import math_answer
+from harness.ops.fetch_data import math_answer
 
 
 @pytest.mark.parametrize("solution, expected", [

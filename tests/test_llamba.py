@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from mamba_helpers import assert_kernel_path_matches_reference, restore, seeded, standins
 
-from harness import cost
-from harness.engine import EngineHost, EngineOptions, SamplingParams, per_slot_bytes
-from harness.kernels.decode_attention import attend_masked
-from harness.models.checkpoint import random_init_
-from harness.models.llamba import (
+from harness.analysis import cost
+from harness.generation.engine import EngineHost, EngineOptions, SamplingParams, per_slot_bytes
+from harness.generation.kernels.decode_attention import attend_masked
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.llamba import (
     LlambaForCausalLM,
     build_tiny_llamba,
     load_model,
@@ -24,7 +24,7 @@ from harness.models.llamba import (
     to_checkpoint,
     write_checkpoint,
 )
-from harness.models.llamba_config import LlambaConfig
+from harness.generation.models.llamba_config import LlambaConfig
 
 ATOL = 1e-5  # decode with the recurrent state vs full forward, fp32 (logits are ~unit scale)
 VOCAB = 101  # padded to 256 rows by tiny_config
@@ -205,8 +205,8 @@ def test_concurrency_is_sized_by_the_state_which_does_not_grow_with_length(monke
 def test_kernel_path_on_cuda_matches_the_reference_and_decodes_in_a_cuda_graph():
     """mamba-ssm's chunked scan and state update (causal-conv1d's conv step where installed) against
     the torch reference in fp32; then the slot engine's captured step == its eager step, greedily."""
-    from harness.engine import SlotEngine
-    from harness.models.mamba_kernels import load_kernels
+    from harness.generation.engine import SlotEngine
+    from harness.generation.models.mamba_kernels import load_kernels
 
     kernels = load_kernels()  # no mamba-ssm on a GPU machine: this fails, loudly
     model = tiny_model().cuda()

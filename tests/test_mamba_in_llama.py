@@ -12,10 +12,10 @@ import torch
 from conftest import ROOT
 from mamba_helpers import assert_kernel_path_matches_reference, restore, seeded, standins
 
-from harness.kernels.decode_attention import attend_masked
-from harness.models.checkpoint import random_init_
-from harness.models.mamba_config import HybridConfig, Layout
-from harness.models.mamba_in_llama import (
+from harness.generation.kernels.decode_attention import attend_masked
+from harness.generation.models.checkpoint import random_init_
+from harness.generation.models.mamba_config import HybridConfig, Layout
+from harness.generation.models.mamba_in_llama import (
     MATH_LAYOUT,
     build_tiny_hybrid,
     load_model,
@@ -24,7 +24,7 @@ from harness.models.mamba_in_llama import (
     to_checkpoint,
     write_checkpoint,
 )
-from harness.models.mamba_model import MambaInLlamaForCausalLM
+from harness.generation.models.mamba_model import MambaInLlamaForCausalLM
 
 ATOL = 1e-4  # decode with the recurrent state vs full forward, fp32 (logits are ~unit scale)
 LAYOUTS = {

@@ -14,8 +14,8 @@ from conftest import ROOT
 from report_helpers import make_run, sample
 
 from harness import report
-from harness import selection as sel
-from harness import subsets
+from harness.analysis import selection as sel
+from harness.analysis import subsets
 from harness.report.runs import merge_audits
 
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT, harness_cmd
 
-from harness import cost
-from harness.backends.tokenizer import render_chat_prompt
+from harness.analysis import cost
 from harness.data import build_messages, load_problems
-from harness.models import resolve
+from harness.generation.backends.tokenizer import render_chat_prompt
+from harness.generation.models import resolve
 from harness.store import read_run
 
 MODELS = {"tiny_llama": "hf", "tiny_hybrid": "mamba_in_llama"}
@@ -70,7 +70,7 @@ def test_the_report_draws_every_axis_and_prints_the_time_to_match(study, tmp_pat
     own = table[(table.label == "tiny_llama (hf)") & (table.method == "coverage") & table.speedup.notna()]
     assert own.speedup.tolist() == [1.0]
     assert "speed classes (optimized: tiny_hybrid (mamba_in_llama); plain: tiny_llama (hf))" in proc.stderr
-    # The analytic costs per token: the summary's numbers are those of harness.cost on the records.
+    # The analytic costs per token: the summary's numbers are those of harness.analysis.cost on the records.
     meta, problems, samples = read_run(root / "tiny_llama")
     prompt = samples.problem_id.map(problems.set_index("problem_id").prompt_tokens)
     flops = cost.sample_flops(meta["model_shape"], prompt, samples.n_tokens).sum() / samples.n_tokens.sum()

@@ -13,8 +13,9 @@ import pytest
 from conftest import ROOT
 from report_helpers import make_run, sample
 
-from harness import cost, report
-from harness import selection as sel
+from harness import report
+from harness.analysis import cost
+from harness.analysis import selection as sel
 
 
 def key(pred: str | None) -> str | None:

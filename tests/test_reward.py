@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import reward as rw  # noqa: E402
+from harness.reward.__main__ import main as reward_cli  # noqa: E402
 from harness.store import ProblemRecord, TrajectoryRecord, read_jsonl  # noqa: E402
 
 TEMPLATE = (  # Llama-3's chat template, reduced to what these conversations need
@@ -126,8 +127,8 @@ def _write_run(root: Path, model_dir: Path, status: str = "done") -> Path:
     run = root / "run"
     run.mkdir()
     config = {
-        "data": {"name": "toy", "dir": str(root / "data"), "file": "test.jsonl", "question_field": "question",
-                 "answer_field": "answer", "id_field": None, "answer_format": "plain", "limit": None, "shard": None},
+        "plugins": ["my_plugin"],  # registers the dataset toy (tests/my_plugin.py)
+        "data": {"name": "toy", "dir": str(root / "data"), "file": "test.jsonl", "limit": None, "shard": None},
         "selection": {"methods": ["coverage", "rm_weighted"],
                       "reward": {"model": str(model_dir), "kind": "prm", "aggregation": "last", "batch_size": 2}},
     }
@@ -148,7 +149,7 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     tokenizer.save_pretrained(model_dir)
     run = _write_run(tmp_path, model_dir)
 
-    assert rw.main([str(run)]) == 0
+    assert reward_cli([str(run)]) == 0
     text = (run / "trajectories.jsonl").read_text()
     recs = [json.loads(line) for line in text.splitlines()]  # the torn last line is gone
     assert 0 < recs[0]["reward"] < 1 and recs[0]["reward_s"] > 0
@@ -159,14 +160,14 @@ def test_cli_fills_null_rewards_once(tmp_path: Path, prm, tokenizer, capsys) -> 
     # The closing summary now has the reward method the generation left out (no rewards then).
     assert meta["reward"]["kind"] == "prm" and set(meta["summary"]) >= {"coverage", "rm_weighted"}
 
-    assert rw.main([str(run)]) == 0  # idempotent: nothing left to score
+    assert reward_cli([str(run)]) == 0  # idempotent: nothing left to score
     assert (run / "trajectories.jsonl").read_text() == text
     assert "scored 0 samples" in capsys.readouterr().out
     assert not list(run.glob("*.tmp"))
 
-    assert rw.main([str(run), "--aggregation", "min"]) == 2  # would mix two scorings
+    assert reward_cli([str(run), "--aggregation", "min"]) == 2  # would mix two scorings
     assert "--rescore" in capsys.readouterr().err
-    assert rw.main([str(run), "--aggregation", "min", "--rescore"]) == 0
+    assert reward_cli([str(run), "--aggregation", "min", "--rescore"]) == 0
     recs = read_jsonl(run / "trajectories.jsonl")
     assert recs[1]["reward"] != 0.123 and not math.isnan(recs[1]["reward"])
 
@@ -176,10 +177,10 @@ def test_cli_takes_the_reward_models_device_and_dtype(tmp_path: Path, prm, token
     prm.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     run = _write_run(tmp_path, model_dir)
-    assert rw.main([str(run), "--dtype", "fp8"]) == 2
+    assert reward_cli([str(run), "--dtype", "fp8"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith("error: ") and "'fp8'" in err and "float32" in err
-    assert rw.main([str(run), "--device", "cpu", "--dtype", "float32"]) == 0
+    assert reward_cli([str(run), "--device", "cpu", "--dtype", "float32"]) == 0
     recs = read_jsonl(run / "trajectories.jsonl")
     assert 0 < recs[0]["reward"] < 1
 
@@ -191,7 +192,7 @@ def test_cli_scores_the_finished_problems_of_a_killed_run(tmp_path: Path, prm, t
     prm.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     run = _write_run(tmp_path, model_dir, status="running")
-    assert rw.main([str(run)]) == 0
+    assert reward_cli([str(run)]) == 0
     rewards = {(r["problem_id"], r["sample_idx"]): r["reward"] for r in read_jsonl(run / "trajectories.jsonl")}
     assert rewards[("toy/test/0", 1)] == 0.123 and 0 < rewards[("toy/test/0", 0)] < 1
     assert 0 < rewards[("toy/test/1", 0)] < 1 and rewards[("toy/test/2", 0)] is None

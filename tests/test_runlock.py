@@ -1,4 +1,4 @@
-"""One writer per run directory (harness/runlock.py), as users meet it: processes, not calls."""
+"""One writer per run directory (harness/ops/runlock.py), as users meet it: processes, not calls."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ import time
 
 from conftest import ROOT, harness_cmd
 
-from harness.runlock import holder
+from harness.ops.runlock import holder
 from harness.store import read_jsonl, read_run
 
 QUIET = ["runner.progress=false", "runner.threads=1", "sampling.max_new_tokens=24"]
@@ -29,7 +29,7 @@ def hold_in_child(run_dir, *, env=None, seconds=60, fork_grandchild=False):
     """A process that takes the lock of ``run_dir`` (optionally leaving a forked child behind)."""
     code = textwrap.dedent(f"""
         import os, sys, time
-        from harness.runlock import hold
+        from harness.ops.runlock import hold
         with hold({str(run_dir)!r}):
             if {fork_grandchild!r} and os.fork() == 0:
                 time.sleep(60)
@@ -90,7 +90,7 @@ def test_a_requeued_job_waits_for_its_previous_copy_and_another_job_does_not(tmp
     run_dir = tmp_path / "run"
     first = hold_in_child(run_dir, env={"SLURM_JOB_ID": "77"}, seconds=3)
     assert holder(run_dir)["slurm_job"] == "77"
-    code = f"from harness.runlock import hold\nwith hold({str(run_dir)!r}): print('got it')"
+    code = f"from harness.ops.runlock import hold\nwith hold({str(run_dir)!r}): print('got it')"
 
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "SLURM_JOB_ID": "78"})

@@ -8,13 +8,13 @@ import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
-from harness.backends import auto, backend_class
-from harness.backends.base import Backend
-from harness.config import register, to_harness_config
-from harness.engine.host import per_slot_bytes
+from harness.extensions import load_config, register_all
+from harness.generation.backends import auto, backend_class
+from harness.generation.backends.base import Backend
+from harness.generation.engine.host import per_slot_bytes
+from harness.generation.session import Finished, Session
+from harness.measure.runner import Runner, problem_seed, run_problem
 from harness.report import write_report
-from harness.runner import Runner, problem_seed, run_problem
-from harness.session import Finished, Session
 from harness.store import StoreError, read_run
 
 
@@ -154,9 +154,9 @@ class OOMAboveTwo(Backend):
 
 
 def config(*overrides):
-    register()
+    register_all()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return to_harness_config(compose("config", overrides=["budget=0.3s", "runner.grade=false",
+        return load_config(compose("config", overrides=["budget=0.3s", "runner.grade=false",
                                                               "runner.progress=false", *overrides]))
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness.engine.sampling import SamplingParams, sample_tokens
+from harness.generation.engine.sampling import SamplingParams, sample_tokens
 
 LOGITS = torch.log(torch.tensor([[0.6, 0.3, 0.1]]))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import selection as sel
+from harness.analysis import selection as sel
 from harness.errors import UserError
 
 
@@ -190,7 +190,7 @@ def test_pass_at_k_over_time_and_k() -> None:
 def reference(df: pd.DataFrame, method: str, ids: list[str], t: float) -> list[float]:
     """Direct per-problem definition in plain Python, one problem and one time at a time."""
     out = []
-    rm = method in sel.REWARD_METHODS
+    rm = sel.METHODS.get(method).needs_rewards
     for pid in ids:
         rows = [r for r in df.itertuples() if r.problem_id == pid]
         arrived = sorted(rows, key=lambda r: (r.t_end_s + (r.reward_s if rm else 0), r.sample_idx))

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, harness_cmd
 
+from harness.ops.runlock import holder
 from harness.report import find_run_dirs, merge_shards, read_runs
-from harness.runlock import holder
 from harness.store import read_jsonl, read_run
 
 pytestmark = pytest.mark.slurm

@@ -1,4 +1,4 @@
-"""Every method against the sample count k is its expected value over k-subsets (harness.subsets):
+"""Every method against the sample count k is its expected value over k-subsets (harness.analysis.subsets):
 checked against brute force over all subsets, and on hand-built runs through `python -m harness.report`."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from report_helpers import make_run, sample
 
-from harness import selection as sel
-from harness import subsets
+from harness.analysis import selection as sel
+from harness.analysis import subsets
+from harness.analysis.methods import method, set_method
 from test_selection import frame, key, random_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ def vote(pred: object) -> str | None:
 
 def brute_force(df: pd.DataFrame, method: str, pid: str, k: int) -> float:
     """The mean over all k-subsets (all samples when k >= n), each subset judged in plain Python."""
-    rm = method in sel.REWARD_METHODS
+    rm = sel.METHODS.get(method).needs_rewards
     rows = sorted((r for r in df.itertuples() if r.problem_id == pid),
                   key=lambda r: (r.t_end_s + (r.reward_s if rm else 0), r.sample_idx))  # index = arrival rank
     if not rows:
@@ -100,6 +101,71 @@ def test_best_of_n_is_exact_for_any_n() -> None:
 def test_k_must_be_positive() -> None:
     with pytest.raises(ValueError, match="k must be >= 1"):
         subsets.at_k(sel.arrivals(frame([]), "coverage"), "coverage", [0, 1])
+
+
+# ---------------------------------------------------------------- a method declared by its function alone
+
+
+def _first_stated(samples: pd.DataFrame) -> bool:
+    stated = samples[samples["answer_class"] >= 0]
+    return bool(len(stated)) and bool(stated["correct"].iloc[0])
+
+
+@pytest.fixture
+def own_methods() -> dict[str, object]:
+    """Two methods with neither a closed form nor a vote, as a plugin would declare them (conftest
+    unregisters them after the test): name -> their answer on one subset in arrival order."""
+    set_method("first_stated", title="First stated answer")(_first_stated)
+    method("latest", title="Latest sample")(lambda a: a.correct.astype(float))
+    return {"first_stated": lambda rows: next((r.correct for r in rows if vote(r.pred) is not None), False),
+            "latest": lambda rows: rows[-1].correct}
+
+
+def brute_force_own(df: pd.DataFrame, judge, pid: str, k: int) -> float:
+    rows = sorted((r for r in df.itertuples() if r.problem_id == pid), key=lambda r: (r.t_end_s, r.sample_idx))
+    if not rows:
+        return 0.0  # a problem without samples is not solved
+    subsets_of_k = itertools.combinations(range(len(rows)), min(k, len(rows)))
+    values = [float(judge([rows[i] for i in subset])) for subset in subsets_of_k]
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize("name", ["first_stated", "latest"])
+def test_a_method_without_closed_form_is_its_function_on_every_subset(own_methods, name: str) -> None:
+    rng = np.random.default_rng(3)
+    ks = [1, 2, 3, 5, 7, 9]
+    for _ in range(4):
+        df = small_run(rng, 4, 7)  # C(7, k) <= 35: every subset is judged
+        ids = [f"p{p}" for p in range(4)]
+        mean, var = subsets.at_k(sel.arrivals(df, name, key=key, problem_ids=ids), name, ks)
+        assert not var.any()
+        for p, pid in enumerate(ids):
+            want = [brute_force_own(df, own_methods[name], pid, k) for k in ks]
+            np.testing.assert_allclose(mean[p], want, atol=1e-12, err_msg=f"{name} {pid}")
+
+
+@pytest.mark.parametrize("name", ["first_stated", "latest"])
+def test_beyond_the_drawn_subsets_it_is_their_mean_within_its_error(own_methods, name: str) -> None:
+    # Two problems of 12 samples, answers stated or not and right or wrong in no simple pattern.
+    df = frame([(f"p{p}", i, float(i), ["1", "2", None][(i * (p + 2)) % 3], (i * (p + 3)) % 5 < 2, None, None)
+                for p in range(2) for i in range(12)])
+    ids = ["p0", "p1"]
+    ks = [1, 3, 5, 8, 12]
+    mean, var = subsets.at_k(sel.arrivals(df, name, key=key, problem_ids=ids), name, ks)
+    for p, pid in enumerate(ids):
+        want = np.array([brute_force_own(df, own_methods[name], pid, k) for k in ks])
+        assert np.all(np.abs(mean[p] - want) <= 4.5 * np.sqrt(var[p]) + 1e-12), (pid, mean[p], want)
+    assert var[:, 1:4].all()  # C(12, 5) = 792 subsets: drawn, not all judged
+
+
+def test_a_set_method_over_time_is_its_function_on_what_has_arrived(own_methods) -> None:
+    df = small_run(np.random.default_rng(4), 4, 8)
+    ids = [f"p{p}" for p in range(4)]
+    st = sel.steps(df, "first_stated", key=key, problem_ids=ids)
+    for t in (0.5, 1.0, 2.0, 3.5, 9.0):
+        arrived = df[df["t_end_s"] <= t]
+        want = [brute_force_own(arrived, own_methods["first_stated"], pid, 10**6) for pid in ids]
+        assert sel.at_times(st, [t])[:, 0].tolist() == want
 
 
 # ---------------------------------------------------------------- hand-built runs, through the report

@@ -1,4 +1,4 @@
-"""The closing summary of a run (harness.summary) on hand-made run directories."""
+"""The closing summary of a run (harness.analysis.summary) on hand-made run directories."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from report_helpers import make_run, sample
 
-from harness.summary import format_summary, summarize_run
+from harness.analysis.summary import format_summary, summarize_run
 
 P2 = ["gsm8k/test/0", "gsm8k/test/1"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.engine.sampling import SamplingParams, filtered_probs
+from harness.generation.engine.sampling import SamplingParams, filtered_probs
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

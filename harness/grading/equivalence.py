@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from harness.data.dataset import AnswerRule
 from harness.grading.canonical import canon, fast_leaf
 from harness.grading.compare import Canon, Rejected, canon_equal
-from harness.grading.extraction import check_dataset
+from harness.grading.extraction import answer_rule
 from harness.grading.normalization import normalize
 from harness.grading.pool import KillablePool
 
@@ -217,7 +218,7 @@ def _default_canonicalizer() -> Canonicalizer:
 
 
 def is_equivalent(
-    pred: str | None, gold: str | None, dataset: str = "math", timeout_s: float = DEFAULT_TIMEOUT_S
+    pred: str | None, gold: str | None, dataset: str | AnswerRule = "math", timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> bool:
     """Whether the extracted answer `pred` is equivalent to `gold`; False on timeout or parse failure.
 
@@ -225,7 +226,7 @@ def is_equivalent(
     `timeout_s` when nothing else is using that pool. `dataset` only selects extraction rules
     elsewhere; the equivalence rules are the same for GSM8K and MATH.
     """
-    check_dataset(dataset)
+    answer_rule(dataset)
     if pred is None or gold is None:
         return False
     norm_pred, norm_gold = normalize(pred), normalize(gold)

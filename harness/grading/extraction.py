@@ -11,41 +11,23 @@ states one:
    states one math expression (or, for number answers, one number).
 
 Mode "flexible" reads as "strict" and then falls back to the last number in the text, for prompts
-that ask for no marked answer. What differs between datasets is one row of `RULES`.
+that ask for no marked answer. What differs between datasets is their declared `AnswerRule`
+(`harness.data.dataset`: numeric answers, and whether "#### N" ends the solution).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from harness.data.dataset import DATASETS, AnswerRule
 from harness.grading.boxes import box_groups, boxes, joined_spans, span_at, spans
 
 MODES = ("strict", "flexible")
 
 
-@dataclass(frozen=True)
-class DatasetRules:
-    """How one dataset's solutions state their answers."""
-
-    # Answers are single numbers: a statement's one number is the answer ("$1,234.50 per week"
-    # -> "1234.50"), and a box with no digit in it (a parroted "\boxed{answer}") is none.
-    numeric: bool
-    # The solution ends at its first "#### N" line (the reference format); the rest is runoff.
-    hashes_end_solution: bool
-
-
-RULES: dict[str, DatasetRules] = {
-    "gsm8k": DatasetRules(numeric=True, hashes_end_solution=True),
-    "math": DatasetRules(numeric=False, hashes_end_solution=False),
-}
-DATASETS = tuple(RULES)
-
-
-def check_dataset(dataset: str) -> DatasetRules:
-    if dataset not in RULES:
-        raise ValueError(f"unknown grading dataset {dataset!r}; expected one of {DATASETS}")
-    return RULES[dataset]
+def answer_rule(dataset: str | AnswerRule) -> AnswerRule:
+    """How ``dataset``'s solutions state answers: a registered dataset's declared rule, or the rule itself."""
+    return dataset if isinstance(dataset, AnswerRule) else DATASETS.get(dataset).answer
 
 
 def check_mode(mode: str) -> str:
@@ -143,7 +125,7 @@ def _is_placeholder(answer: str) -> bool:
     return bool(_PLACEHOLDER.fullmatch(answer))
 
 
-def _value(statement: str, rules: DatasetRules) -> str | None:
+def _value(statement: str, rules: AnswerRule) -> str | None:
     """The value a sentence states: "The largest $n$ is 34" -> "34"; None if it states none."""
     if _NOISE.search(statement):
         return None
@@ -164,11 +146,11 @@ def _value(statement: str, rules: DatasetRules) -> str | None:
     return value
 
 
-def _box_answer(content: str, rules: DatasetRules) -> bool:
+def _box_answer(content: str, rules: AnswerRule) -> bool:
     return not _is_placeholder(content) and (not rules.numeric or bool(re.search(r"\d", content)))
 
 
-def _read_after(text: str, start: int, rules: DatasetRules) -> str | None:
+def _read_after(text: str, start: int, rules: AnswerRule) -> str | None:
     """The answer stated right after an answer phrase ending at `start`."""
     head = text[start : start + 600].lstrip(" \t*:")
     if head.startswith("\n"):  # the answer on the next line, after at most one blank line
@@ -190,12 +172,12 @@ def _read_after(text: str, start: int, rules: DatasetRules) -> str | None:
     return _value(statement, rules) or (None if spans(stated) else clean_number(stated))
 
 
-def _stated_box(text: str, rules: DatasetRules) -> tuple[int, str] | None:
+def _stated_box(text: str, rules: AnswerRule) -> tuple[int, str] | None:
     groups = box_groups([b for b in boxes(text) if _box_answer(b[2], rules)], text)
     return groups[-1] if groups else None
 
 
-def _stated_phrase(text: str, rules: DatasetRules, after: int) -> tuple[int, str] | None:
+def _stated_phrase(text: str, rules: AnswerRule, after: int) -> tuple[int, str] | None:
     """The last answer phrase that states a value, looking only from `after` on."""
     tail = text[after:].lower()
     if "answer" not in tail and "####" not in tail:  # the common case, without a regex scan
@@ -214,7 +196,7 @@ def _mask_spans(text: str) -> str:
     return text
 
 
-def _closing_statement(text: str, rules: DatasetRules) -> str | None:
+def _closing_statement(text: str, rules: AnswerRule) -> str | None:
     """The value of the last sentence, when it opens with a conclusion word and states one."""
     text = _HOPE_SENTENCE.sub("", text).rstrip()
     last = None
@@ -253,15 +235,16 @@ def _closing_computation(text: str) -> str | None:
     return m.group(2) if m and _OPERATION.search(m.group(1)) else None
 
 
-def extract_answer(text: str, dataset: str, mode: str = "strict") -> str | None:
+def extract_answer(text: str, dataset: str | AnswerRule, mode: str = "strict") -> str | None:
     """The answer the solution `text` states, or None when it states none (docs/grading.md).
 
-    `dataset` is "gsm8k" or "math" (MATH-500 and full MATH); `mode` is "strict" (the default:
-    a box, an answer phrase or a closing statement) or "flexible" (as strict, else the last
-    number in the text). Numbers of GSM8K answers come back without thousands separators, "$",
-    units or "%". In both modes, text after the model starts inventing a next question is ignored.
+    `dataset` names a registered dataset ("gsm8k", "math", ...: the answer rule it declares applies)
+    or is an `AnswerRule`; `mode` is "strict" (the default: a box, an answer phrase or a closing
+    statement) or "flexible" (as strict, else the last number in the text). Numbers of numeric
+    answers (GSM8K's) come back without thousands separators, "$", units or "%". In both modes,
+    text after the model starts inventing a next question is ignored.
     """
-    rules = check_dataset(dataset)
+    rules = answer_rule(dataset)
     check_mode(mode)
     if not text:
         return None

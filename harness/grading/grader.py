@@ -6,24 +6,25 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+from harness.data.dataset import AnswerRule
 from harness.grading.compare import Canon
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S, Canonicalizer, classes_of, same_answer, when_all
-from harness.grading.extraction import check_dataset, check_mode, extract_answer
+from harness.grading.extraction import answer_rule, check_mode, extract_answer
 from harness.grading.normalization import normalize
 
 
 class Grader:
     """Grades (generated text, gold answer) pairs in the background, in the shared sympy pool.
 
+    `dataset` is a registered dataset's name or its `AnswerRule` (how its solutions state answers);
     `extraction` is "strict" or "flexible" (see `extract_answer`); `workers` is the least number
     of pool workers to have. `stats` counts samples: graded, correct, no_answer, and those graded
     wrong because a side timed out, crashed a worker, or could not be parsed.
     """
 
-    def __init__(self, dataset: str, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 1,
+    def __init__(self, dataset: str | AnswerRule, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 1,
                  extraction: str = "strict") -> None:
-        check_dataset(dataset)
-        self.dataset = dataset
+        self.rule = answer_rule(dataset)
         self.extraction = check_mode(extraction)
         self.timeout_s = timeout_s
         self._canon = Canonicalizer(workers)
@@ -44,7 +45,7 @@ class Grader:
 
     def _grade(self, text: str, gold: str) -> tuple[str | None, bool] | Future:
         """The result when no sympy is needed (the common case), else a Future of it."""
-        pred = extract_answer(text or "", self.dataset, self.extraction)
+        pred = extract_answer(text or "", self.rule, self.extraction)
         norm_pred = normalize(pred) if pred else ""
         norm_gold = normalize(gold) if gold else ""
         if not norm_pred or not norm_gold or norm_pred == norm_gold:

@@ -1,35 +1,32 @@
-"""Grading a run directory, and its CLI: ``python -m harness.grading RUN [--regrade]``.
+"""Grading a run: each sample's answer, grade and voting class, and the audit of the grades.
 
 Grading fills each sample's ``pred`` and ``correct``, then its voting class (``answer_class``,
 formed by the same comparison among its problem's answers), then audits the grades against
 Math-Verify (`harness.grading.audit`, unless the run's ``runner.audit`` is false). Records are
-read and written through `harness.store` only: an atomic rewrite of trajectories.jsonl, the
+read and written through the run's `harness.store.RunStore` only (the runner's own after its
+last problem, or one opened on a finished run): an atomic rewrite of trajectories.jsonl, the
 audit's grader_audit.jsonl, then ``grader`` and ``audit`` in run.json. A grading interrupted
 between them leaves the old ``grader`` on new grades, which the next call refuses until
-``--regrade`` finishes it. The rules come from the run's own config (``data.grader``,
-``runner.extraction``, strict when absent), so a run made before extraction modes existed is
-graded strict.
+``--regrade`` finishes it. The rules come from the run's own config (its dataset's declared
+answer rule, harness/data/; ``runner.extraction``, strict when absent), so a run made before
+extraction modes existed is graded strict. The CLI is `harness.grading.__main__`.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from harness.errors import USAGE_EXIT, UserError
+from harness import plugins
+from harness.data import DATASETS, AnswerRule, load_gold
+from harness.errors import UserError
 from harness.grading.audit import audit_records
 from harness.grading.equivalence import DEFAULT_TIMEOUT_S
-from harness.grading.extraction import check_dataset, check_mode
+from harness.grading.extraction import check_mode
 from harness.grading.grader import Grader
-from harness.grading.version import GRADER_VERSION, grader_info
-from harness.store import (AUDIT_FILE, TrajectoryRecord, read_run_json, read_trajectories, rewrite_trajectories,
-                           update_run_json, write_grader_audit)
-from harness.summary import refresh_summary
+from harness.grading.version import grader_info
+from harness.store import AUDIT_FILE, RunStore, TrajectoryRecord
 
 # What a run.json without a ``grader`` entry was graded by: the grader before versions existed.
 UNVERSIONED = {"version": 1}
@@ -43,17 +40,16 @@ def _describe(info: dict[str, Any]) -> str:
     return f"version {info.get('version')}" + (f" ({info['extraction']})" if "extraction" in info else "")
 
 
-def _rules_of(config: dict[str, Any]) -> tuple[str, str]:
-    """(dataset rules, extraction mode) a run's config asks for; GradeError for ones unknown here."""
-    data = config.get("data", {})
-    dataset = data.get("grader") or ("gsm8k" if data.get("name") == "gsm8k" else "math")
+def _rules_of(config: dict[str, Any]) -> tuple[AnswerRule, str]:
+    """(answer rule, extraction mode) a run's config asks for; GradeError for ones unknown here."""
+    plugins.load_for(config)  # a plugin's dataset, named in the run's config
     extraction = (config.get("runner") or {}).get("extraction", "strict")
     try:
-        check_dataset(dataset)
+        rule = DATASETS.get(str((config.get("data") or {}).get("name"))).answer
         check_mode(extraction)
-    except ValueError as err:  # the run's config is input here: one line, not a traceback
-        raise GradeError(f"{err}; fix the run's run.json") from None
-    return dataset, extraction
+    except (UserError, ValueError) as err:  # the run's config is input here: one line, not a traceback
+        raise GradeError(f"{err}; fix the run's run.json, or load the plugin that registers its dataset") from None
+    return rule, extraction
 
 
 def _classes(records: list[TrajectoryRecord], grader: Grader) -> dict[tuple[str, int], int | None]:
@@ -66,22 +62,22 @@ def _classes(records: list[TrajectoryRecord], grader: Grader) -> dict[tuple[str,
     return {(r.problem_id, r.sample_idx): c for group, ids in zip(groups, classes) for r, c in zip(group, ids)}
 
 
-def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
-                  data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Grade the samples of a run with today's rules (all of them if `regrade`, else the ungraded),
-    form their voting classes and audit the grades."""
+def grade_store(store: RunStore, *, regrade: bool, workers: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S,
+                data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Grade the samples of the run ``store`` writes with today's rules (all of them if ``regrade``,
+    else the ungraded), form their voting classes and audit the grades, writing through ``store``."""
     start = time.monotonic()
-    meta = read_run_json(run_dir)
+    meta = store.meta
     config = meta.get("config", {})
-    dataset, extraction = _rules_of(config)
+    rule, extraction = _rules_of(config)
     info = grader_info(extraction)
     data_cfg = dict(config.get("data", {}))
     if data_dir is not None:
         data_cfg["dir"] = str(data_dir)
-    golds = importlib.import_module("harness.data").load_gold(data_cfg)
-    records = read_trajectories(run_dir)
+    golds = load_gold(data_cfg)
+    records = store.trajectories()
     todo = [r for r in records if (regrade or r.correct is None) and r.problem_id in golds]
-    with Grader(dataset, timeout_s=timeout_s, workers=workers, extraction=extraction) as grader:
+    with Grader(rule, timeout_s=timeout_s, workers=workers, extraction=extraction) as grader:
         futures = [grader.submit(r.text, golds[r.problem_id]) for r in todo]
         grades = {(r.problem_id, r.sample_idx): f.result() for r, f in zip(todo, futures)}
         changed = sum((r.pred, r.correct) != grades[(r.problem_id, r.sample_idx)] for r in todo
@@ -101,15 +97,15 @@ def grade_records(run_dir: str | Path, *, regrade: bool, workers: int = 1, timeo
         return current
 
     if todo or reclassed:
-        rewrite_trajectories(run_dir, fill)
+        store.update_trajectories(fill)
     audit = meta.get("audit")
     if not (config.get("runner") or {}).get("audit", True):
         audit = None
-        write_grader_audit(run_dir, None)
-    elif todo or reclassed or not audit or meta.get("grader") != info or not (Path(run_dir) / AUDIT_FILE).exists():
+        store.write_grader_audit(None)
+    elif todo or reclassed or not audit or meta.get("grader") != info or not (store.dir / AUDIT_FILE).exists():
         audit, rows = audit_records(records, golds, workers, timeout_s)
-        write_grader_audit(run_dir, rows)
-    update_run_json(run_dir, grader=info, audit=audit)
+        store.write_grader_audit(rows)
+    store.update_meta(grader=info, audit=audit)
     return {
         "records": len(records), "graded": len(todo), "changed": changed,
         "already_graded": 0 if regrade else sum(r.correct is not None for r in records) - len(todo),
@@ -128,46 +124,14 @@ def grade_run(run_dir: str | Path, workers: int = 1, timeout_s: float = DEFAULT_
     With `regrade`, every sample is graded again with today's rules. Without it, a run graded by
     other rules (another GRADER_VERSION or extraction mode, or a run.json with no ``grader`` from
     before versions were recorded) is refused with GradeError: one run must not mix rules.
-    Idempotent and interruptible. Do not run it on a run that is still generating.
+    Idempotent and interruptible. Do not run it on a run that is still generating. New grades
+    drop run.json's ``summary`` (harness.store); ``harness.analysis.summary.refresh_summary``
+    computes it again, as ``python -m harness.grading`` does.
     """
-    meta = read_run_json(run_dir)
-    recorded = meta.get("grader") or UNVERSIONED
-    today = grader_info(_rules_of(meta.get("config", {}))[1])
-    if not regrade and recorded != today and any(r.correct is not None for r in read_trajectories(run_dir)):
+    store = RunStore(run_dir)
+    recorded = store.meta.get("grader") or UNVERSIONED
+    today = grader_info(_rules_of(store.meta.get("config", {}))[1])
+    if not regrade and recorded != today and any(r.correct is not None for r in store.trajectories()):
         raise GradeError(f"{run_dir} was graded by grader {_describe(recorded)}, today's is {_describe(today)}: "
                          f"regrade it whole with `python -m harness.grading {run_dir} --regrade`")
-    counts = grade_records(run_dir, regrade=regrade, workers=workers, timeout_s=timeout_s, data_dir=data_dir)
-    refresh_summary(run_dir)
-    return counts
-
-
-def main(argv: list[str] | None = None) -> int:
-    from harness.runlock import check_not_running
-
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.grading",
-        description="Grade a run: fill `pred` and `correct` in results/<run>/trajectories.jsonl for every "
-        "sample not graded yet, or with --regrade for every sample, by today's rules (the run's data.grader "
-        f"and runner.extraction; grader version {GRADER_VERSION}), form each problem's voting classes "
-        "(`answer_class`), audit the grades against Math-Verify (run.json `audit`, the disagreements in "
-        "grader_audit.jsonl; off where the run's runner.audit is false), and record the grader in run.json. "
-        "Safe to interrupt and rerun. Prints a JSON summary.",
-    )
-    parser.add_argument("run_dir", type=Path, help="run directory holding run.json and trajectories.jsonl")
-    parser.add_argument("--regrade", action="store_true",
-                        help="grade every sample again with today's rules (needed for runs graded by another version)")
-    parser.add_argument("--workers", type=int, default=1, help="grading worker processes (default 1)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                        help="seconds allowed to parse one answer with sympy (default 5)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="benchmark data directory, overriding the one in the run's config")
-    args = parser.parse_args(argv)
-    try:
-        check_not_running(args.run_dir)  # its writer appends to trajectories.jsonl, which grading rewrites
-        summary = grade_run(args.run_dir, workers=args.workers, timeout_s=args.timeout, data_dir=args.data_dir,
-                            regrade=args.regrade)
-    except UserError as err:  # RunLocked, StoreError, DataError, GradeError...; anything else keeps its traceback
-        print(f"error: {err}", file=sys.stderr)
-        return USAGE_EXIT
-    print(json.dumps(summary))
-    return 0
+    return grade_store(store, regrade=regrade, workers=workers, timeout_s=timeout_s, data_dir=data_dir)

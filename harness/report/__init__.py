@@ -3,8 +3,8 @@
 ``python -m harness.report [RUN_DIR ...] [--out DIR] [--partial] [--x time tokens flops bytes]
 [--reference MODEL]``. Shards of one run (configs equal except ``data.shard``) are merged first;
 curves average over problems with a seeded percentile bootstrap band over problems
-(harness.selection), against wall-clock time or a cost per problem (generated tokens, analytic
-FLOPs or bytes: harness.cost), and against samples. The time to match a reference model is
+(harness.analysis.selection), against wall-clock time or a cost per problem (generated tokens, analytic
+FLOPs or bytes: harness.analysis.cost), and against samples. The time to match a reference model is
 printed and tabled. Definitions: docs/metrics.md. Every figure's data is written beside it as CSV.
 
 Modules: ``runs`` (reading, merging shards, labels, engines, graders), ``curves`` (the numbers),
@@ -17,12 +17,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import selection as sel
+from harness.analysis import selection as sel
+from harness.data import dataset_title
 from harness.errors import UserError
 from harness.report.curves import N_BOOT, SEED, series, summary_table, throughput_table
 from harness.report.figures import plot_curves, plot_throughput
 from harness.report.match import match_table
-from harness.report.runs import (COST_AXES, DATASETS, ReportError, Run, by_dataset, check_graders, engine_warning,
+from harness.report.runs import (COST_AXES, ReportError, Run, by_dataset, check_graders, engine_warning,
                                  find_run_dirs, label_runs, merge_shards, read_runs)
 from harness.report.tables import match_markdown, summary_markdown, with_match
 
@@ -47,7 +48,7 @@ def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: s
     except UserError as err:  # a corrupt results file: harness.store names file and line
         raise ReportError(str(err)) from None
     for ds, group in by_dataset([r for r in raw if len(r.problems)]).items():
-        check_graders(group, DATASETS.get(ds, ds))
+        check_graders(group, dataset_title(ds))
     runs = merge_shards(raw, partial)
     for r in runs:
         if not len(r.problems):
@@ -65,7 +66,7 @@ def write_report(paths: Sequence[Path], out: Path, partial: bool = False, key: s
     files: list[Path] = []
     warnings = {}
     for ds, group in by_dataset(runs).items():
-        warnings[ds] = engine_warning(group, DATASETS.get(ds, ds))
+        warnings[ds] = engine_warning(group, dataset_title(ds))
         if warnings[ds]:
             print(f"report: warning: {warnings[ds]}", file=sys.stderr)
         for axis in (*dict.fromkeys(xs), "k"):

@@ -1,7 +1,7 @@
 """The reporter's numbers: every figure's series and every table's cells, as DataFrames.
 
 A figure is drawn from exactly the frame ``series`` returns, and that frame is written beside
-it as CSV, so what a figure shows can be checked against harness.selection directly.
+it as CSV, so what a figure shows can be checked against harness.analysis.selection directly.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness import selection as sel
-from harness import subsets
+from harness.analysis import selection as sel
+from harness.analysis import subsets
+from harness.analysis.summary import answer_rates
 from harness.report.runs import Run
-from harness.summary import answer_rates
 
 ROUND_BUDGETS_S = (1, 10, 60, 300, 600, 1800, 3600)
 N_BOOT, SEED, LEVEL = 1000, 0, 0.95
@@ -26,7 +26,7 @@ def x_curve(run: Run, method: str, xs: np.ndarray, key: sel.KeyFn | None, x: str
 
 def k_curve(run: Run, method: str, ks: np.ndarray, key: sel.KeyFn | None) -> tuple[np.ndarray, ...]:
     """Mean, band and standard error of ``method`` on k-subsets of each problem's samples
-    (`harness.subsets`); the error is that of the subset sampling (0 where exact), the band the
+    (`harness.analysis.subsets`); the error is that of the subset sampling (0 where exact), the band the
     bootstrap over problems."""
     per_problem, var = subsets.at_k(run.arrivals(method, key), method, ks, seed=SEED)
     se = np.sqrt(var.sum(axis=0)) / max(len(per_problem), 1)

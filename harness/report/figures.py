@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.methods import METHODS, reward_methods
+from harness.data import dataset_title
 from harness.report.curves import LEVEL
-from harness.report.runs import DATASETS, Run
+from harness.report.runs import Run
 
-TITLES = {"coverage": "Coverage (any sample correct)", "majority": "Majority vote",
-          "rm_weighted": "Reward-weighted vote", "best_of_n": "Best-of-N by reward"}
 # x axis -> (file stem, what the title plots against, axis label, caption note); docs/metrics.md.
 _COST_NOTE = ("x: {} of the problem's samples arrived so far, in arrival order (aborted and in-flight "
               "samples not counted; a reward model's work not counted)")
@@ -59,13 +59,13 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    ds = DATASETS.get(runs[0].dataset, runs[0].dataset)
+    ds = dataset_title(runs[0].dataset)
     methods = list(dict.fromkeys(frame["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(4.3 * len(methods), 4.6), sharey=True, squeeze=False,
                              layout="constrained")
     stem, against, xlabel, note = AXES[axis]
     title = f"{ds}: accuracy vs {against}{_on_device(runs)}"
-    if axis == "time" and any(r.reward_time for r in runs if "rm_weighted" in r.methods):
+    if axis == "time" and any(r.reward_time for r in runs if reward_methods(r.methods)):
         note += "; reward methods also count scoring time"
     by_name = {r.name: r for r in runs}
     for ax, m in zip(axes[0], methods):
@@ -79,7 +79,8 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
                             step="post", lw=0)
         ax.set_xscale("log", base=2 if axis == "k" else 10)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-        ax.set_title("Coverage: pass@k" if axis == "k" and m == "coverage" else TITLES[m], fontsize=11)
+        declared = METHODS.get(m)  # each method's title, as it declares it (harness.analysis.methods)
+        ax.set_title(declared.k_title or declared.title if axis == "k" else declared.title, fontsize=11)
         ax.set_xlabel(xlabel)
         ax.set_ylim(-2, 102)
         ax.grid(True, which="major", alpha=0.3)
@@ -100,7 +101,7 @@ def plot_throughput(frame: pd.DataFrame, runs: list[Run], out: Path, colors: dic
     import matplotlib.pyplot as plt
 
     on = _on_device(runs)
-    names = [f"{DATASETS.get(row.dataset, row.dataset)} · {row.label}" + ("" if on else f" · {row.device}")
+    names = [f"{dataset_title(row.dataset)} · {row.label}" + ("" if on else f" · {row.device}")
              for row in frame.itertuples()]
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.2 + 0.45 * len(frame)), squeeze=False)
     for ax, (k, xlabel) in zip(axes[0], [("samples_per_s", "finished samples per second"),

@@ -4,7 +4,7 @@ Per dataset and method, on the problems both runs finished: the target is the re
 accuracy at its full budget; a run's time to match is the first arrival time at which its own
 mean accuracy reaches the target (inf: not within its budget); the speed-up is the reference's
 own time to reach the target divided by the run's. The interval resamples problems jointly for
-both runs (the same multinomial weights, as harness.selection.mean_ci draws them). Estimator and
+both runs (the same multinomial weights, as harness.analysis.selection.mean_ci draws them). Estimator and
 reference rule: docs/metrics.md ("Time to match").
 """
 
@@ -15,10 +15,11 @@ import sys
 import numpy as np
 import pandas as pd
 
-from harness import cost
-from harness import selection as sel
+from harness.analysis import cost
+from harness.analysis import selection as sel
+from harness.data import dataset_title
 from harness.report.curves import LEVEL, N_BOOT, SEED
-from harness.report.runs import DATASETS, ReportError, Run, by_dataset
+from harness.report.runs import ReportError, Run, by_dataset
 
 # Bootstrap rows x events held at once while scanning a curve (bounds memory on long runs).
 CHUNK_CELLS = 1 << 22
@@ -127,7 +128,7 @@ def match_table(runs: list[Run], reference: str | None, key: sel.KeyFn | None) -
         ref = pick_reference(group, reference)
         if ref is None:
             models = ", ".join(sorted({r.model for r in group}))
-            print(f"report: no run of --reference {reference} in {DATASETS.get(ds, ds)} (models there: {models}); "
+            print(f"report: no run of --reference {reference} in {dataset_title(ds)} (models there: {models}); "
                   "no time to match for it", file=sys.stderr)
             continue
         found = True

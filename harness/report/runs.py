@@ -11,22 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from harness import cost
-from harness import selection as sel
+from harness import plugins
+from harness.analysis import cost
+from harness.analysis import selection as sel
 from harness.config import current_backend, under, unmeasured_keys
 from harness.errors import UserError
+from harness.generation.backends import BACKENDS
 from harness.store import config_diff, current_names, flatten, read_run
 
-DATASETS = {"gsm8k": "GSM8K", "math500": "MATH-500", "math": "MATH"}
 # What the shards of one run differ in. Every measured key (harness.config.is_measured), the
-# concurrency they ran at and data.limit (shards partition the first `limit` problems) must agree.
-SHARD_KEY, LIMIT_KEY = "data.shard", "data.limit"
-# Engines by speed class: the slot engine (engine, mamba_in_llama, llamba: static caches, CUDA-graph
-# decode) and vLLM are "optimized"; plain transformers (hf: dynamic cache, no graphs) is "plain".
-SPEED_CLASSES = {"vllm": "optimized", "engine": "optimized", "mamba_in_llama": "optimized", "llamba": "optimized",
-                 "hf": "plain"}
-STUDENT_ENGINES = ("mamba_in_llama", "llamba")
-COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.cost)
+# concurrency they ran at, data.limit and data.ids (shards partition the problems these pick) must agree.
+SHARD_KEY, PICK_KEYS = "data.shard", ("data.limit", "data.ids")
+COST_AXES = ("tokens", "flops", "bytes")  # x axes besides time: per-sample costs (harness.analysis.cost)
 UNKNOWN_GRADER = "version unknown (graded before versions were recorded)"
 
 
@@ -70,7 +66,9 @@ class Run:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return tuple(sel.METHODS) if sel.has_rewards(self.samples) else ("coverage", "majority")
+        """The registered methods this run can show: those that need rewards only where it has them."""
+        rewarded = sel.has_rewards(self.samples)
+        return tuple(m for m in sel.METHODS if rewarded or not sel.METHODS.get(m).needs_rewards)
 
     @property
     def device(self) -> str:
@@ -89,7 +87,9 @@ class Run:
 
     @property
     def speed_class(self) -> str:
-        return SPEED_CLASSES.get(self.engine, "unknown")
+        """The engine's declared speed class (harness.generation.backends): the slot engine and vLLM
+        are "optimized", plain transformers (hf: dynamic cache, no graphs) "plain"."""
+        return BACKENDS.get(self.engine).speed_class if self.engine in BACKENDS else "unknown"
 
     @property
     def grader(self) -> str:
@@ -110,7 +110,8 @@ class Run:
         """Attention in every layer (a teacher): from model_shape, else by engine and model name."""
         if self.shape:
             return self.shape["arch"] == "llama"
-        return self.engine not in STUDENT_ENGINES and "mamba" not in self.model
+        students = self.engine in BACKENDS and BACKENDS.get(self.engine).exclusive  # a student's own format
+        return not students and "mamba" not in self.model
 
     def missing_cost(self, x: str) -> str | None:
         """Why the run can't be drawn against ``x`` (None: it can)."""
@@ -171,12 +172,13 @@ def read_runs(dirs: Sequence[Path]) -> list[Run]:
     runs = []
     for d in dirs:
         meta, problems, samples = read_run(d)
+        plugins.load_for(meta.get("config") or {})  # a plugin's dataset or method, named in the run's config
         runs.append(Run([d], meta, problems, samples))
     return runs
 
 
 def _shard_free_keys() -> list[str]:
-    return [SHARD_KEY, *(k for k in unmeasured_keys() if k != LIMIT_KEY)]
+    return [SHARD_KEY, *(k for k in unmeasured_keys() if k not in PICK_KEYS)]
 
 
 def _concurrency(run: Run) -> list[int]:
@@ -292,7 +294,7 @@ def check_graders(runs: list[Run], where: str) -> None:
 
 
 def engine_warning(runs: list[Run], where: str) -> str | None:
-    """One line when the runs of a figure ran on engines of different speed classes (SPEED_CLASSES)."""
+    """One line when the runs of a figure ran on engines of different speed classes (``Run.speed_class``)."""
     if len({r.speed_class for r in runs}) < 2:
         return None
     classes: dict[str, list[str]] = defaultdict(list)

@@ -6,10 +6,11 @@ import math
 
 import pandas as pd
 
+from harness.analysis.summary import answer_rates, on_clock_events
+from harness.data import dataset_title
 from harness.report.curves import LEVEL, N_BOOT, SEED, throughput
 from harness.report.figures import fmt_seconds
-from harness.report.runs import DATASETS, Run
-from harness.summary import answer_rates, on_clock_events
+from harness.report.runs import Run
 
 MATCH_COLUMNS = ["reference", "reference_run", "reference_accuracy", "time_to_match_s", "ttm_ci_low", "ttm_ci_high",
                  "speedup", "speedup_ci_low", "speedup_ci_high", "reached_share", "match_n_problems"]
@@ -40,7 +41,7 @@ def match_markdown(matched: pd.DataFrame, dataset: str | None = None) -> str:
         if dataset is not None and ds != dataset:
             continue
         first = d.iloc[0]
-        lines += [f"### Time to match on {DATASETS.get(ds, ds)}: {first['reference']} at "
+        lines += [f"### Time to match on {dataset_title(ds)}: {first['reference']} at "
                   f"{fmt_seconds(first['reference_budget_s'])} ({first['reference_run']})", "",
                   f"Seconds per problem each model needs to reach the reference's accuracy at its full budget, "
                   f"on the problems both finished; speed-up = the reference's own time to reach it ÷ the model's. "
@@ -108,7 +109,7 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
              "`model (engine)`.", ""]
     for ds, d in table.groupby("dataset", sort=False):
         times = sorted(d["t_s"].unique())
-        lines += [f"## {DATASETS.get(ds, ds)}", ""]
+        lines += [f"## {dataset_title(ds)}", ""]
         if warnings.get(ds):
             lines += [f"**Warning:** {warnings[ds]}", ""]
         lines += ["| model | device | problems | method | " + " | ".join(fmt_seconds(t) for t in times) + " |",
@@ -141,7 +142,7 @@ def summary_markdown(table: pd.DataFrame, runs: list[Run], matched: pd.DataFrame
     for r in runs:
         s = throughput(r)
         rates = answer_rates(r.samples)
-        lines.append(f"| {DATASETS.get(r.dataset, r.dataset)} | {r.label} | {r.speed_class} | {r.device} | "
+        lines.append(f"| {dataset_title(r.dataset)} | {r.label} | {r.speed_class} | {r.device} | "
                      f"{r.grader} | {r.meta.get('status')} | {fmt_seconds(r.budget_s)} | "
                      f"{_pct(rates['answer_rate'])} | {_pct(rates['truncated_rate'])} | "
                      f"{r.samples['n_tokens'].mean() if len(r.samples) else 0:.1f} | {_num(s['flops_per_token'])} | "

@@ -2,9 +2,9 @@
 
 ``conf/hydra/launcher/slurm.yaml`` points here. Before submitting, each job's run directory is
 looked at: a job is skipped when its run is done (same config, every problem finished), when a
-live process holds its run directory (harness/runlock.py), or when its last submission is still
+live process holds its run directory (harness/ops/runlock.py), or when its last submission is still
 queued. The others go to SLURM as one job array through submitit, as hydra-submitit-launcher
-does, and their job ids are recorded in ``<sweep>/slurm_jobs.jsonl`` (harness/slurm.py).
+does, and their job ids are recorded in ``<sweep>/slurm_jobs.jsonl`` (harness/ops/slurm.py).
 
 Preemption and time limits are submitit's: SLURM sends USR2 before a job's time limit,
 submitit calls ``checkpoint`` (the launcher's own, resubmitting the job with the same
@@ -28,9 +28,10 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness import runlock, slurm
-from harness.config import as_dict, to_harness_config
+from harness.config import as_dict
 from harness.errors import UserError
+from harness.extensions import load_config
+from harness.ops import runlock, slurm
 from harness.store import RUN_FILE, measured_diff
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,9 @@ def is_done(run_dir: Path, config: dict[str, Any]) -> bool:
     except (OSError, ValueError):
         return False
     old = meta.get("config", {})
-    # data.limit may change on resume, but then there are more problems to run.
+    # data.limit and data.ids may change on resume, but then there are other problems to run.
     return (meta.get("status") == "done" and not measured_diff(old, config)
-            and old.get("data", {}).get("limit") == config["data"]["limit"])
+            and all(old.get("data", {}).get(key) == config["data"][key] for key in ("limit", "ids")))
 
 
 class SlurmLauncher(SubmititSlurmLauncher):
@@ -97,7 +98,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         with open_dict(task_cfg):
             del task_cfg["hydra"]  # what the job's run records as its config, as Hydra's run_job does
         try:
-            recorded = as_dict(to_harness_config(task_cfg))
+            recorded = as_dict(load_config(task_cfg))
         except UserError:  # a bad job config: submitted, so its own run says why
             recorded = None
         if recorded is not None and is_done(run_dir, recorded):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import UserError
 from harness.grading import answer_classes, is_equivalent
 
 CASES: dict[str, list[tuple[str, str, bool]]] = {
@@ -297,8 +298,8 @@ def test_missing_answers_are_not_equivalent(pred: str | None, gold: str | None) 
 
 
 def test_unknown_dataset_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown grading dataset"):
-        is_equivalent("1", "1", dataset="aime")
+    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of gsm8k, math, math500"):
+        is_equivalent("1", "1", dataset="mmlu")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from harness.data import HASHES, INTEGER, LATEX, AnswerRule
+from harness.errors import UserError
 from harness.grading import extract_answer
 
 STRICT: dict[str, list[tuple[str, str, str | None]]] = {
@@ -161,11 +163,25 @@ def test_flexible_extraction(dataset: str, text: str, expected: str | None) -> N
     assert extract_answer(text, dataset, "flexible") == expected
 
 
-@pytest.mark.parametrize("dataset, mode, message", [("mmlu", "strict", "unknown grading dataset"),
-                                                    ("math", "loose", "runner.extraction")])
-def test_bad_dataset_or_mode_is_a_clear_error(dataset: str, mode: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+@pytest.mark.parametrize("dataset, mode, error, message", [
+    ("mmlu", "strict", UserError, "unknown dataset 'mmlu': choose one of gsm8k, math, math500"),
+    ("math", "loose", ValueError, "runner.extraction"),
+])
+def test_bad_dataset_or_mode_is_a_clear_error(dataset: str, mode: str, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
         extract_answer("#### 1", dataset, mode)
+
+
+@pytest.mark.parametrize("rule, text, expected", [
+    # A dataset names its rule (harness.data): the same text reads by the rule it declares.
+    (INTEGER, r"The answer is $\boxed{025}$.", "025"),
+    (INTEGER, r"so $\boxed{\pi}$", None),  # a box with no digit states no integer ...
+    (LATEX, r"so $\boxed{\pi}$", r"\pi"),  # ... where it is a LaTeX answer
+    (INTEGER, "Therefore, the answer is 1,024.", "1024"),
+    (HASHES, "3 + 4 = 7\n#### 7\nQuestion: 2 + 2?\n#### 4", "7"),  # "#### N" ends the solution
+])
+def test_a_rule_given_as_itself_reads_as_its_dataset(rule: AnswerRule, text: str, expected: str | None) -> None:
+    assert extract_answer(text, rule) == expected
 
 
 @pytest.mark.parametrize("text", ["\\boxed{" * 20_000, "a" * 200_000 + ".", "The answer is " + "x " * 50_000,

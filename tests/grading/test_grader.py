@@ -8,6 +8,8 @@ from concurrent.futures import CancelledError
 
 import pytest
 
+from harness.data import INTEGER
+from harness.errors import UserError
 from harness.grading import Grader, is_equivalent
 
 TOWER = "5^{5^{5^{5^5}}}"
@@ -79,9 +81,22 @@ def test_grader_gsm8k_modes_and_duplicates(extraction: str, correct: int) -> Non
 
 
 def test_grader_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="unknown grading dataset"):
-        Grader("aime")
+    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of gsm8k, math, math500"):
+        Grader("mmlu")
     with pytest.raises(ValueError, match="runner.extraction"):
         Grader("math", extraction="lenient")
     with Grader("math") as grader, pytest.raises(ValueError, match="2 texts but 1"):
         grader.grade_many(["a", "b"], ["1"])
+
+
+@pytest.mark.parametrize("text, gold, expected", [
+    # AIME / AMC answers are integers, some written zero-padded: compared as numbers.
+    (r"so $\boxed{25}$", "025", ("25", True)),
+    (r"so $\boxed{025}$", "25", ("025", True)),
+    ("Therefore, the answer is 25.", "025", ("25", True)),
+    (r"so $\boxed{24}$", "025", ("24", False)),
+    (r"so $\boxed{\pi}$", "25", (None, False)),  # no integer stated
+])
+def test_integer_answers_grade_as_numbers(text: str, gold: str, expected: tuple) -> None:
+    with Grader(INTEGER) as grader:
+        assert grader.submit(text, gold).result(timeout=30) == expected

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.generation.models.tiny import make_tokenizer
 from harness.grading import extract_answer
-from harness.models.tiny import make_tokenizer
 
 SAMPLES = 1000
 

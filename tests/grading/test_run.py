@@ -109,11 +109,17 @@ def test_regrade_follows_the_runs_extraction_mode(tmp_path: Path) -> None:
 @pytest.mark.parametrize("problem, message", [
     ("no_run", "is not a run directory"),
     ("bad_mode", "unknown extraction mode 'loose'"),
+    ("unknown_dataset", "unknown dataset 'mmlu': choose one of gsm8k, math, math500"),
 ])
 def test_cli_bad_input_is_a_one_line_error(tmp_path: Path, problem: str, message: str) -> None:
     run = tmp_path / "run"
     if problem == "bad_mode":
         _write_run(run, graded=False, runner={"extraction": "loose"})
+    if problem == "unknown_dataset":  # e.g. a plugin's, its module not named in the run's config
+        _write_run(run, graded=False)
+        meta = json.loads((run / "run.json").read_text())
+        meta["config"]["data"]["name"] = "mmlu"
+        (run / "run.json").write_text(json.dumps(meta))
     proc = _cli(str(run))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
     assert proc.stderr.count("\n") == 1
