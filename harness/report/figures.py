@@ -31,7 +31,7 @@ AXES = {
 }
 
 
-def _x_axis(ax: Any, axis: str, end: float) -> None:
+def style_x_axis(ax: Any, axis: str, end: float) -> None:
     """Ticks a reader parses at a glance: time linear from 0 to the budget, in plain seconds; the
     sample count on a log2 axis in plain numbers; costs on a log axis with SI prefixes (2k, 1.5G)."""
     from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
@@ -94,7 +94,7 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
                                                                         else f" [{r.meta.get('status')}]"))
             ax.fill_between(curve["x"], 100 * curve["ci_low"], 100 * curve["ci_high"], color=c, alpha=0.18,
                             step="post", lw=0)
-        _x_axis(ax, axis, float(frame["x"].max()))
+        style_x_axis(ax, axis, float(frame["x"].max()))
         declared = METHODS.get(m)  # each method's title, as it declares it (harness.analysis.methods)
         ax.set_title(declared.k_title or declared.title if axis == "k" else declared.title, fontsize=11)
         ax.set_xlabel(xlabel)

@@ -267,7 +267,8 @@ def _settings(run: Run, alike: list[Run]) -> str:
 
 def label_runs(runs: list[Run]) -> None:
     """Legend labels: model (engine), made unique within a dataset by budget, then by the short
-    settings the runs differ in (e.g. model.dtype), then by run name."""
+    settings the runs differ in (e.g. model.dtype), then by run name; each only where it tells
+    the runs that share a label apart."""
     for r in runs:
         r.label = f"{r.model} ({r.engine})"
     for extra in (lambda r, _: str(r.config.get("budget")), _settings, lambda r, _: r.name):
@@ -275,9 +276,10 @@ def label_runs(runs: list[Run]) -> None:
         for r in runs:
             groups[(r.dataset, r.label)].append(r)
         for alike in groups.values():
-            if len(alike) > 1:
-                for r in alike:
-                    r.label += f", {extra(r, alike)}" if extra(r, alike) else ""
+            extras = [extra(r, alike) for r in alike]
+            if len(set(extras)) > 1:
+                for r, more in zip(alike, extras):
+                    r.label += f", {more}" if more else ""
 
 
 def by_dataset(runs: list[Run]) -> dict[str, list[Run]]:
