@@ -26,16 +26,16 @@ root, out = Path(sys.argv[1]), Path(sys.argv[2])
 tiny = ["debug=tiny", "data=arith", "data.limit=2", "budget=1s", "runner.extraction=flexible"]
 jobs = [harness.run(*tiny, f"model={model}", f"hydra.run.dir={root / model}", report=report)
         for model, report in (("tiny_llama", True), ("tiny_mamba", None))]
-print(json.dumps({"dirs": [str(j.dir) for j in jobs], "figures": [str(j.figure) for j in jobs],
+print("RESULT", json.dumps({"dirs": [str(j.dir) for j in jobs], "figures": [str(j.figure) for j in jobs],
                   "summaries": [j.summary for j in jobs], "line": str(jobs[0])}))
 
 runs = harness.load(root)
-print(json.dumps({"labels": [r.label for r in runs], "repr": repr(runs)}))
+print("RESULT", json.dumps({"labels": [r.label for r in runs], "repr": repr(runs)}))
 frames = {"arith_vs_time": runs.curves("time"), "arith_vs_samples": runs.curves("k"), "summary": runs.summary(),
           "throughput": runs.throughput(), "match": runs.time_to_match(), "samples": runs.samples}
 pd = __import__("pandas")
 pd.to_pickle(frames, out / "frames.pkl")
-runs.report(out / "report")
+runs.report(out / "report")  # prints the time-to-match table, as python -m harness.report does
 
 errors = {}
 for name, overrides in (("budget", ["budget=abc"]), ("choice", ["model=nope"]), ("enum", ["model.dtype=fp8"]),
@@ -49,7 +49,7 @@ with hold(root / "held"):
         harness.run(*tiny, f"hydra.run.dir={root / 'held'}")
     except harness.UserError as err:
         errors["held"] = [type(err).__name__, str(err)]
-print(json.dumps(errors))
+print("RESULT", json.dumps(errors))
 '''
 
 
@@ -62,7 +62,7 @@ def notebook(tmp_path_factory, data_dir):
     proc = subprocess.run([sys.executable, str(script), str(root / "runs"), str(root / "out")], cwd=root,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs, loaded, errors = (json.loads(line) for line in proc.stdout.strip().splitlines()[-3:])
+    jobs, loaded, errors = (json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT "))
     return root, jobs, loaded, errors
 
 
@@ -110,7 +110,7 @@ def test_runs_carry_labels_samples_and_the_time_to_match(notebook):
 
 
 @pytest.mark.parametrize("case, kind, message", [
-    ("budget", "UserError", "budget 'abc' is malformed"),
+    ("budget", "BudgetError", "budget 'abc' is malformed"),
     ("choice", "UserError", "unknown model 'nope': choose one of"),
     ("enum", "ConfigError", "Invalid value 'fp8', expected one of [auto, float32, bfloat16, float16]"),
     ("sweep", "UserError", "harness.run runs one job"),
