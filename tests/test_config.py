@@ -80,7 +80,8 @@ def test_wrong_type_fails_at_start():
     ("model.backend=mamba", "model.backend=mamba: unknown backend; choose one of auto, slot, engine, hf, "),
     ("selection.methods=[coverage,voting]", "selection.methods=voting: unknown selection method; choose one of "
                                             "best_of_n, coverage, majority, rm_weighted (docs/extending.md"),
-    ("data.name=gsm9k", "data.name=gsm9k: unknown dataset; choose one of gsm8k, math, math500 (docs/extending.md"),
+    ("data.name=gsm9k", "data.name=gsm9k: unknown dataset; choose one of aime24, aime25, amc23, arith, gsm8k, math, "
+                        "math500 (docs/extending.md"),
 ])
 def test_a_name_no_registry_holds_is_refused_listing_the_registered_ones(override, message):
     to_harness_config(_compose(override))  # the schema takes any name: the registries, filled by plugins, decide
@@ -89,7 +90,8 @@ def test_a_name_no_registry_holds_is_refused_listing_the_registered_ones(overrid
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("dataset, max_new_tokens", [("gsm8k", 512), ("math500", 1024), ("math", 1024)])
+@pytest.mark.parametrize("dataset, max_new_tokens", [("gsm8k", 512), ("math500", 1024), ("math", 1024),
+                                                     ("aime24", 4096), ("aime25", 4096), ("amc23", 4096), ("arith", 160)])
 def test_the_dataset_declares_the_default_max_new_tokens_and_run_json_records_it(dataset, max_new_tokens):
     assert to_harness_config(_compose(f"data={dataset}")).data.max_new_tokens is None
     assert load_config(_compose(f"data={dataset}")).data.max_new_tokens == max_new_tokens
@@ -115,7 +117,8 @@ def test_unknown_key_fails_at_start_in_one_line(tmp_path):
     (["model=no_such_model"], "unknown model 'no_such_model': choose one of llama_1b, "),
     (["-m", "model=tiny_llama,no_such_model", "budget=1s"], "unknown model 'no_such_model': "),
     (["+experiment=paper_gsm9k"], "unknown experiment 'paper_gsm9k': choose one of cpu_demo, "),
-    (["data=gsm9k"], "unknown data 'gsm9k': choose one of gsm8k, math, math500 (conf/data/)"),
+    (["data=gsm9k"], "unknown data 'gsm9k': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500 "
+                     "(conf/data/)"),
 ])
 def test_unknown_group_choice_fails_at_start_in_one_line(tmp_path, choice, named):
     proc = subprocess.run(harness_cmd(*choice, f"hydra.run.dir={tmp_path / 'run'}",

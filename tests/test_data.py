@@ -3,7 +3,9 @@ import json
 import pytest
 
 from harness.config import DataConfig, PromptConfig
-from harness.data import DATASETS, INTEGER, DataError, Dataset, Problem, build_messages, load_gold, load_problems
+from harness.data import (DATASETS, INTEGER, DataError, Dataset, Problem, build_messages, integer_answer, load_gold,
+                          load_problems)
+from harness.data.arith import KINDS
 from harness.errors import UserError
 
 
@@ -95,5 +97,59 @@ def test_a_loader_giving_two_problems_one_id_is_refused():
 
 
 def test_an_unknown_dataset_lists_the_registered_ones(tmp_path):
-    with pytest.raises(UserError, match=r"unknown dataset 'gsm9k': choose one of gsm8k, math, math500 \(data="):
+    names = "aime24, aime25, amc23, arith, gsm8k, math, math500"
+    with pytest.raises(UserError, match=rf"unknown dataset 'gsm9k': choose one of {names} \(data="):
         load_problems(DataConfig(name="gsm9k", dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize("name, count, first, last, golds", [
+    # AIME 2024's file writes seven answers zero-padded (I-8 is 025): the gold is the integer.
+    ("aime24", 30, "aime24/60", "aime24/89", {"aime24/60": "204", "aime24/67": "25"}),
+    ("aime25", 30, "aime25/0", "aime25/29", {"aime25/0": "70", "aime25/29": "240"}),
+    ("amc23", 40, "amc23/0", "amc23/49", {"amc23/0": "27", "amc23/3": "3159"}),
+])
+def test_the_competition_sets_ids_name_the_set_and_their_answers_are_integers(data_dir, name, count, first, last,
+                                                                             golds):
+    problems = load_problems(DataConfig(name=name, dir=str(data_dir)))
+    ids = [p.problem_id for p in problems]
+    assert len(problems) == count and (ids[0], ids[-1]) == (first, last) and len(set(ids)) == count
+    assert all(p.gold == str(int(p.gold)) and p.question for p in problems)
+    assert {p.problem_id: p.gold for p in problems if p.problem_id in golds} == golds
+    assert DATASETS.get(name).answer == INTEGER and DATASETS.get(name).max_new_tokens == 4096
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("025", "25"),  # AIME's three digits
+    (" 7 ", "7"),
+    ("27.0", "27"),  # an integer written as a float
+    ("-1", "-1"),
+    ("0", "0"),
+])
+def test_integer_answers_read_as_plain_integers(raw, expected):
+    assert integer_answer(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["1/2", "2.5", "\\frac{1}{2}", "", "B"])
+def test_a_gold_answer_that_is_no_integer_is_refused(raw):
+    with pytest.raises(DataError, match="is not an integer"):
+        integer_answer(raw)
+
+
+def _solve(question: str) -> int:
+    """The answer an arith question asks for, read from its numbers and its kind of words."""
+    a, b = (int(w) for w in question.replace("?", " ").split() if w.isdigit())
+    if "gives" in question:
+        return a - b
+    return a * b if "boxes" in question or "times" in question else a + b
+
+
+def test_arith_is_200_generated_one_step_problems_the_same_every_time():
+    problems = load_problems(DataConfig(name="arith"))
+    assert len(problems) == 200 and problems == load_problems(DataConfig(name="arith", dir="/nowhere"))
+    assert [p.problem_id for p in problems] == [f"arith/{i}" for i in range(200)]
+    assert all(p.gold == str(_solve(p.question)) for p in problems)
+    # The kinds take turns, so the first six problems hold one of each.
+    words = ("+", "buys", "times", "gives", "+", "boxes")
+    assert len(KINDS) == 6 and all(words[i % 6] in p.question for i, p in enumerate(problems))
+    assert len(set(p.question for p in problems)) > 150
+    assert DATASETS.get("arith").answer == INTEGER and DATASETS.get("arith").title == "One-step arithmetic"

@@ -44,6 +44,21 @@ def test_tiny_run_writes_graded_records_within_the_budget(model, tmp_path, data_
     assert "samples_per_s" in meta["summary"] and "majority" in meta["summary"]
 
 
+@pytest.mark.parametrize("dataset, model, ids", [
+    ("aime24", "tiny_llama", ["aime24/60", "aime24/61"]),
+    ("aime25", "tiny_hybrid", ["aime25/0", "aime25/1"]),
+    ("amc23", "tiny_llamba", ["amc23/0", "amc23/1"]),
+])
+def test_the_competition_sets_run_and_their_problem_ids_name_the_set(dataset, model, ids, tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    proc = run_harness(f"model={model}", f"data={dataset}", "budget=1s", "data.limit=2", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta, problems, trajectories = read_run(run_dir)
+    assert meta["status"] == "done" and meta["config"]["data"]["max_new_tokens"] == 4096  # the set's default
+    assert list(problems.problem_id) == ids and set(trajectories.problem_id) <= set(ids) and len(trajectories)
+    assert trajectories.correct.notna().all() and "coverage" in meta["summary"]
+
+
 def test_sigkill_mid_problem_then_resume_loses_and_duplicates_nothing(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     overrides = ["model=tiny_llama", "budget=2s", "data.limit=3", f"hydra.run.dir={run_dir}"]

@@ -1,6 +1,6 @@
 """The experiment configs (conf/experiment/): each composes, sweeps the paper's grid into a
 directory named after it, and its variants change what they say (cpu_demo itself runs in CI:
-`make demo`)."""
+`make demo`; first_run, one job, is `make run`)."""
 
 import itertools
 import subprocess
@@ -13,7 +13,8 @@ from harness.extensions import load_config, register_all
 from harness.generation.backends.auto import Facts, choose_backend
 
 CONF = ROOT / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+SINGLE_JOBS = {"first_run"}  # a single run's config, not a sweep
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem not in SINGLE_JOBS)
 PAPER_MODELS = "llama_1b,llama_3b,mamba_hybrid_1b,mamba_hybrid,llamba_1b,llamba_3b"
 # What each model's checkpoint says it is (the fact model.backend=auto decides on).
 ARCHITECTURES = {"llama_1b": "llama", "llama_3b": "llama", "mamba_hybrid_1b": "mamba_in_llama",
@@ -43,8 +44,8 @@ def _jobs(experiment: str):
 def test_every_job_of_every_experiment_composes_into_its_named_sweep_directory(experiment):
     assert _compose(f"+experiment={experiment}").hydra.sweep.dir == f"results/{experiment}"
     models = {p.stem for p in (CONF / "model").glob("*.yaml")}
-    assert set(_sweep(experiment)["model"]) <= models
-    assert len(list(_jobs(experiment))) >= 2
+    jobs = list(_jobs(experiment))
+    assert len(jobs) >= 2 and {job.model.name for job in jobs} <= models
 
 
 @pytest.mark.parametrize("experiment, dataset", [(f"paper_{d}{v}", d) for d in ("gsm8k", "math500")
@@ -76,11 +77,31 @@ def test_the_8b_pair_sweeps_the_teacher_and_its_llamba_student_on_both_datasets(
                      "llamba_8b": ("cartesia-ai/Llamba-8B", "meta-llama/Llama-3.1-8B-Instruct")}
 
 
-def test_the_cpu_demo_runs_offline_with_every_selection_method():
-    for job in _jobs("cpu_demo"):
-        assert job.model.path.startswith("builtin:") and job.selection.reward.model.startswith("builtin:")
-        assert {"coverage", "majority", "rm_weighted", "best_of_n"} == {str(m) for m in job.selection.methods}
-        assert job.runner.threads == 1 and job.data.limit
+def test_the_paper_models_sweep_the_competition_sets_whole():
+    sweep = _sweep("paper_aime_amc")
+    assert ",".join(sweep["model"]) == PAPER_MODELS and sweep["data"] == ["aime24", "aime25", "amc23"]
+    jobs = list(_jobs("paper_aime_amc"))
+    assert len(jobs) == 6 * 3 * len(sweep["budget"]) and len(sweep["budget"]) >= 2
+    assert all(job.data.limit is None and job.data.max_new_tokens == 4096 for job in jobs)
+
+
+def test_the_cpu_demo_runs_one_real_model_at_two_speeds_offline():
+    jobs = list(_jobs("cpu_demo"))
+    assert sorted(str(job.model.dtype) for job in jobs) == ["bfloat16", "float32"]
+    for job in jobs:
+        assert (job.model.name, job.model.path, job.model.backend, job.model.device) == ("smollm2", "builtin:smollm2",
+                                                                                         "hf", "cpu")
+        assert job.data.name == "arith" and job.data.limit and job.runner.threads == 1
+        assert job.selection.methods == ["coverage", "majority"] and "boxed" in job.prompt.user
+
+
+def test_the_first_run_is_one_job_of_smollm2_on_arithmetic_and_plain_runs_keep_gsm8k():
+    assert not _compose("+experiment=first_run").hydra.sweeper.get("params")  # a single run, no sweep
+    job = load_config(_compose("+experiment=first_run", hydra=False))
+    assert (job.model.name, job.data.name, job.budget, job.runner.threads) == ("smollm2", "arith", "20s", 1)
+    assert job.data.limit and job.runner.concurrency and job.prompt.user.startswith("{problem}")
+    for overrides in ((), ("model=llama_3b",)):  # what python -m harness means for a real model is unchanged
+        assert load_config(_compose(*overrides, hydra=False)).data.name == "gsm8k"
 
 
 def test_cfg_hydra_lists_the_model_sweep():

@@ -106,7 +106,7 @@ from harness.config import DataConfig
 from harness.data import load_problems
 from harness.generation.backends.auto import Facts, choose_backend
 
-aime = load_problems(DataConfig(name="aime24", dir=sys.argv[1]))
+aime = load_problems(DataConfig(name="aime23", dir=sys.argv[1]))
 sums = load_problems(DataConfig(name="sums", limit=3))
 df = pd.DataFrame({"problem_id": ["p"] * 3, "sample_idx": [0, 1, 2], "t_end_s": [1.0, 2.0, 3.0],
                    "pred": ["7", "8", "8"], "correct": [True, False, False], "n_tokens": [10, 400, 400],
@@ -117,12 +117,15 @@ print(len(aime), aime[0].problem_id, aime[0].gold, [p.problem_id for p in sums],
 '''
 
 
-def test_the_recipes_of_docs_extending_md_register_and_work(data_dir):
-    proc = subprocess.run([sys.executable, "-c", RECIPES, str(data_dir)], cwd=ROOT, capture_output=True, text=True,
+def test_the_recipes_of_docs_extending_md_register_and_work(tmp_path):
+    (tmp_path / "aime23").mkdir()
+    rows = [{"id": 1, "problem": "...", "answer": "080"}, {"id": 2, "problem": "...", "answer": "13"}]
+    (tmp_path / "aime23" / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    proc = subprocess.run([sys.executable, "-c", RECIPES, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [
-        "30", "aime24/60", "204", "['sums/10+7',", "'sums/10+8',", "'sums/11+7']",
+        "2", "aime23/1", "080", "['sums/10+7',", "'sums/10+8',", "'sums/11+7']",
         # two short wrong answers lose to one short right one when shorter samples weigh more
         "{'majority':", "0.0,", "'short_majority':", "1.0,", "'first_answer':", "1.0}",
         "turbo", "auto:", "llama", "on", "CUDA", "with", "Turbo", "installed:", "Turbo"]

@@ -32,6 +32,8 @@ ALLOWED = {
     "harness.measure": {"harness.generation", "harness.data", "harness.grading", "harness.reward", "harness.analysis"},
     "harness.ops": {"harness.measure", "harness.generation", "harness.data", "harness.grading", "harness.report",
                     "harness.extensions"},
+    # The Python API (harness.run, harness.load): a command in all but name, above every stage.
+    "harness.api": {"harness.ops", "harness.measure", "harness.report", "harness.analysis", "harness.extensions"},
 }
 
 

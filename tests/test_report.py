@@ -133,7 +133,7 @@ def test_each_figure_plots_the_metric_functions_values(runs: Path, tmp_path: Pat
             st = sel.steps(df, method, budget_s=20.0, problem_ids=PROBLEMS, key=key)
             xs = got.x.to_numpy()
             if axis == "time":
-                assert xs[-1] == 20.0 and (np.diff(xs) > 0).all()
+                assert (xs[0], xs[-1]) == (0.0, 20.0) and (np.diff(xs) > 0).all()  # from 0 to the budget
                 per_problem = sel.at_times(st, xs)
             else:
                 assert list(xs) == list(range(1, int(st.count.max()) + 1))

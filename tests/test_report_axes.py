@@ -161,3 +161,49 @@ def test_summary_shows_answer_rates_and_tokens(tmp_path: Path) -> None:
     assert "| llama_1b (hf) | CPU | 3 | tokens | 103 | 160 |" in md
     assert "| GSM8K | llama_1b (hf) | plain | CPU | version unknown (graded before versions were recorded) | done | " \
            "10 s | 85.7 | 28.6 | 68.6 |" in md
+
+
+@pytest.mark.parametrize("axis, data, labels", [
+    # Time: linear from 0 to the budget in plain seconds (not "2×10^1" on a log axis starting at 10).
+    ("time", [0.0, 3.0, 20.0], ["0", "5", "10", "15", "20"]),
+    ("k", [1, 2, 16], ["1", "2", "4", "8", "16"]),
+    ("tokens", [100, 2000, 30000], ["100", "1k", "10k"]),
+])
+def test_figure_x_axes_read_at_a_glance(axis: str, data: list[float], labels: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.report.figures import style_x_axis
+
+    fig, ax = plt.subplots()
+    ax.plot(data, [0.5] * len(data))
+    style_x_axis(ax, axis, max(data))
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    shown = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi]
+    plt.close(fig)
+    assert shown == labels
+    if axis == "time":
+        assert (lo, hi) == (0.0, 20.0) and ax.get_xscale() == "linear"
+
+
+def test_legend_labels_name_only_what_tells_runs_apart(tmp_path: Path) -> None:
+    import json
+
+    def runs(root: Path, *settings: tuple[str, float, str]) -> dict[str, str]:
+        for name, budget, dtype in settings:
+            run = make_run(root, name, "smollm2", "hf", SAMPLES, P3, budget_s=budget)
+            meta = json.loads((run / "run.json").read_text())
+            meta["config"]["model"]["dtype"] = dtype
+            (run / "run.json").write_text(json.dumps(meta))
+        return {r.name: r.label for r in report.load_runs([root])}
+
+    # The budget tells the 10 s run apart; the two 20 s runs differ only in their dtype.
+    assert runs(tmp_path / "a", ("f32", 20, "float32"), ("bf16", 20, "bfloat16"), ("short", 10, "bfloat16")) == {
+        "short": "smollm2 (hf), 10s", "f32": "smollm2 (hf), 20s, model.dtype=float32",
+        "bf16": "smollm2 (hf), 20s, model.dtype=bfloat16"}
+    # One budget: it says nothing, so the labels leave it out (make demo's --reference is such a label).
+    assert runs(tmp_path / "b", ("f32", 20, "float32"), ("bf16", 20, "bfloat16")) == {
+        "f32": "smollm2 (hf), model.dtype=float32", "bf16": "smollm2 (hf), model.dtype=bfloat16"}

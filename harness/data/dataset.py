@@ -47,6 +47,12 @@ INTEGER = AnswerRule(numeric=True)  # AIME, AMC: an integer; compared as numbers
 
 Loader = Callable[["DataConfig"], list[Problem]]
 
+# Competition problems (AIME, AMC) take longer solutions than MATH's (1024): a sample cut at the
+# limit states no answer, so it is generous. It is also what a GPU sizes each sample's KV cache
+# for (the teachers' concurrency; the students' state is constant), so data.max_new_tokens trades
+# one against the other.
+COMPETITION_MAX_NEW_TOKENS = 4096
+
 
 @dataclass(frozen=True)
 class Dataset:

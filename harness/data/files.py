@@ -49,3 +49,16 @@ def after_hashes(raw: str) -> str:
     """GSM8K's gold answer: the reference solution's final line is "#### N", sometimes with
     thousands separators ("#### 2,125")."""
     return raw.rsplit("####", 1)[-1].strip().replace(",", "")
+
+
+def integer_answer(raw: str) -> str:
+    """An AIME / AMC gold answer as a plain integer: "025" (AIME's three digits) -> "25", and "27.0"
+    (an integer written as a float) -> "27". Anything else is no integer answer: DataError."""
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value.is_integer():
+        raise DataError(f"gold answer {raw!r} is not an integer: this dataset's answers are integers (AIME, AMC)")
+    return str(int(value))

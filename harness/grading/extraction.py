@@ -224,15 +224,25 @@ def _closing_statement(text: str, rules: AnswerRule) -> str | None:
     return _value(sentence, rules)
 
 
-# A last line that is only a computation and its result: "11 + 10 = 21", "3 \\times 4 = 12.".
-_COMPUTATION_LINE = re.compile(r"\s*((?:[\d\s.,()+\-*/×÷^x]|\\times|\\div|\\cdot)+)=\s*(-?\d+(?:\.\d+)?)\s*\.?\s*")
-_OPERATION = re.compile(r"\d\)?\s*(?:[+\-*/×÷^x]|\\times|\\div|\\cdot)\s*\(?\d")
+# A last line that ends in a computation and its result, a few words and a full stop after it at most:
+# "11 + 10 = 21", "3 \\times 4 = 12.", "So Li has 11 - 9 = 2 apples left.". The operands are numbers,
+# so an equation to solve ("x + 3 = 5") computes nothing; a number or a clause after the result
+# ("= 8, which ...") makes it a step of an argument, and words without a full stop may be cut off.
+_NUM = r"\(?-?\d+(?:\.\d+)?\)?"
+_OP = r"(?:[+\-*/×÷^x]|\\times|\\div|\\cdot)"
+_COMPUTATION_END = re.compile(rf"(?:^|[\s(:\"'])(?:{_NUM}\s*{_OP}\s*)+{_NUM}\s*=\s*(-?\d+(?:\.\d+)?)"
+                              rf"(?:(?:\s+[A-Za-z']+){{1,5}}\s*[.!]|\s*[.!]?)[\"']?\s*$")
+# A whole reply that is one number ("15"): the answer, as the question asked for it.
+_ONLY_A_NUMBER = re.compile(r"\s*(-?\d+(?:\.\d+)?)\s*\.?\s*")
 
 
 def _closing_computation(text: str) -> str | None:
-    """The result of a last line that is a bare computation (no words, no math delimiters)."""
-    m = _COMPUTATION_LINE.fullmatch(text.rstrip().rsplit("\n", 1)[-1])
-    return m.group(2) if m and _OPERATION.search(m.group(1)) else None
+    """The result of a last line that ends in a computation (plain numbers, no math delimiters),
+    or of a reply that is only a number."""
+    if m := _ONLY_A_NUMBER.fullmatch(text):
+        return m.group(1)
+    m = _COMPUTATION_END.search(text.rstrip().rsplit("\n", 1)[-1])
+    return m.group(1) if m else None
 
 
 def extract_answer(text: str, dataset: str | AnswerRule, mode: str = "strict") -> str | None:

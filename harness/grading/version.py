@@ -10,8 +10,10 @@ from harness.grading.extraction import check_mode
 # 1: the grader before versions were recorded (a run.json without ``grader`` was graded by it);
 # 2: explicit answers only by default (runner.extraction=strict), labelled answers, long decimals;
 # 3: voting classes formed by the grading comparison itself (answer_class), the Math-Verify audit,
-#    and the formats of issue 18 (an answer phrase before display maths, array matrices, ...).
-GRADER_VERSION = 3
+#    and the formats of issue 18 (an answer phrase before display maths, array matrices, ...);
+# 4: a last line ending in a computation with a few words after it ("so Li has 11 - 9 = 2 apples
+#    left."), a reply that is only a number, X% equal to X and X/100.
+GRADER_VERSION = 4
 
 
 def grader_info(extraction: str = "strict") -> dict[str, Any]:

@@ -21,9 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "tokens (generated tokens per problem), flops / bytes (analytic decode cost per problem); "
                          "default: time (the figure against samples is always made)")
     ap.add_argument("--reference", metavar="MODEL",
-                    help="model (config model.name, or 'name (engine)') whose accuracy at its full budget the "
-                         "time-to-match table measures others against; default: per dataset, the Transformer "
-                         "run with the largest budget (docs/metrics.md)")
+                    help="model (config model.name, 'name (engine)', or a run's whole legend label) whose accuracy "
+                         "at its full budget the time-to-match table measures others against; default: per "
+                         "dataset, the Transformer run with the largest budget (docs/metrics.md)")
     args = ap.parse_args(argv)
     try:
         files = report.write_report(args.runs or [Path("results")], args.out, args.partial, xs=args.x,

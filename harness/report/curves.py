@@ -16,7 +16,7 @@ from harness.report.runs import Run
 
 ROUND_BUDGETS_S = (1, 10, 60, 300, 600, 1800, 3600)
 N_BOOT, SEED, LEVEL = 1000, 0, 0.95
-TIME_POINTS = 240  # log-spaced points of a time curve
+CURVE_POINTS = 240  # points of a curve against time (evenly spaced) or a cost (log-spaced)
 
 
 def x_curve(run: Run, method: str, xs: np.ndarray, key: sel.KeyFn | None, x: str = "time") -> tuple[np.ndarray, ...]:
@@ -44,10 +44,13 @@ def x_end(run: Run, x: str, key: sel.KeyFn | None) -> float:
 
 
 def x_grid(runs: list[Run], x: str, key: sel.KeyFn | None) -> np.ndarray:
-    """Log-spaced x from just before the first finished sample to the largest end of the runs."""
+    """Time: evenly spaced from 0 to the largest budget (a linear axis). A cost, which spans orders
+    of magnitude: log-spaced from just before the first finished sample to the largest end."""
     hi = max(max(x_end(r, x, key) for r in runs), 1e-9)
+    if x == "time":
+        return np.linspace(0.0, hi, CURVE_POINTS)
     first = min(float(r.steps("coverage", key, x).times.min(initial=hi)) for r in runs)
-    return np.geomspace(max(first / 2, hi * 1e-4), hi, TIME_POINTS)
+    return np.geomspace(max(first / 2, hi * 1e-4), hi, CURVE_POINTS)
 
 
 def k_grid(kmax: int) -> np.ndarray:

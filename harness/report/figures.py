@@ -17,7 +17,7 @@ from harness.report.runs import Run
 _COST_NOTE = ("x: {} of the problem's samples arrived so far, in arrival order (aborted and in-flight "
               "samples not counted; a reward model's work not counted)")
 AXES = {
-    "time": ("time", "wall-clock budget per problem", "wall-clock seconds per problem (log)",
+    "time": ("time", "wall-clock budget per problem", "wall-clock seconds per problem",
              "x: seconds since the problem's clock started"),
     "tokens": ("tokens", "generated tokens per problem", "generated tokens per problem (log)",
                _COST_NOTE.format("generated tokens")),
@@ -26,9 +26,27 @@ AXES = {
     "bytes": ("bytes", "analytic bytes moved per problem", "bytes moved per problem, analytic (log)",
               _COST_NOTE.format("decode bytes moved (weights shared by the run's concurrency)")),
     "k": ("samples", "samples per problem", "samples per problem, k (log)",
-          "first k finished samples within the budget; a problem with fewer than k uses all it has; "
-          "coverage panel: unbiased pass@k"),
+          "each method's expected value over the k-subsets of a problem's samples finished within the "
+          "budget (all of them where there are fewer than k); coverage panel: unbiased pass@k"),
 }
+
+
+def style_x_axis(ax: Any, axis: str, end: float) -> None:
+    """Ticks a reader parses at a glance: time linear from 0 to the budget, in plain seconds; the
+    sample count on a log2 axis in plain numbers; costs on a log axis with SI prefixes (2k, 1.5G)."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
+
+    if axis == "time":
+        ax.set_xlim(0, end)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        return
+    ax.set_xscale("log", base=2 if axis == "k" else 10)
+    plain = FuncFormatter(lambda v, _: f"{v:g}") if axis == "k" else EngFormatter(sep="")
+    ax.xaxis.set_major_formatter(plain)
+    lo, hi = ax.get_xlim()
+    # Within a decade the powers alone leave too few labels: the minor ticks get plain ones too.
+    ax.xaxis.set_minor_formatter(plain if axis != "k" and hi < 10 * lo else NullFormatter())
 
 
 def fmt_seconds(t: float) -> str:
@@ -57,7 +75,6 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
                 warning: str | None = None) -> list[Path]:
     """One figure per dataset and x axis (a key of AXES): a panel per selection method."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
 
     ds = dataset_title(runs[0].dataset)
     methods = list(dict.fromkeys(frame["method"]))
@@ -77,8 +94,7 @@ def plot_curves(frame: pd.DataFrame, runs: list[Run], axis: str, out: Path, colo
                                                                         else f" [{r.meta.get('status')}]"))
             ax.fill_between(curve["x"], 100 * curve["ci_low"], 100 * curve["ci_high"], color=c, alpha=0.18,
                             step="post", lw=0)
-        ax.set_xscale("log", base=2 if axis == "k" else 10)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        style_x_axis(ax, axis, float(frame["x"].max()))
         declared = METHODS.get(m)  # each method's title, as it declares it (harness.analysis.methods)
         ax.set_title(declared.k_title or declared.title if axis == "k" else declared.title, fontsize=11)
         ax.set_xlabel(xlabel)

@@ -101,11 +101,11 @@ def _best(runs: list[Run]) -> Run:
 
 
 def pick_reference(runs: list[Run], reference: str | None) -> Run | None:
-    """The reference run of one dataset: of ``reference``'s runs (a model name, or a label's
-    "model (engine)"), else of the Transformer runs (all layers attention; else of all runs), the
-    one ``_best`` picks. None: ``reference`` has no run there."""
+    """The reference run of one dataset: of ``reference``'s runs (a model name, "model (engine)", or
+    a whole legend label such as "smollm2 (hf), model.dtype=bfloat16"), else of the Transformer runs
+    (all layers attention; else of all runs), the one ``_best`` picks. None: ``reference`` has no run there."""
     if reference is not None:
-        mine = [r for r in runs if reference in (r.model, f"{r.model} ({r.engine})")]
+        mine = [r for r in runs if reference in (r.model, f"{r.model} ({r.engine})", r.label)]
         return _best(mine) if mine else None
     return _best([r for r in runs if r.is_transformer] or runs)
 

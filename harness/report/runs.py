@@ -14,7 +14,7 @@ import pandas as pd
 from harness import plugins
 from harness.analysis import cost
 from harness.analysis import selection as sel
-from harness.config import current_backend, under, unmeasured_keys
+from harness.config import current_backend, is_measured, under, unmeasured_keys
 from harness.errors import UserError
 from harness.generation.backends import BACKENDS
 from harness.store import config_diff, current_names, flatten, read_run
@@ -257,17 +257,29 @@ def merge_audits(audits: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     return {"by": audits[0]["by"], **total, "agreement": agreement}
 
 
+def _settings(run: Run, alike: list[Run]) -> str:
+    """The short measured settings (``model.dtype=bfloat16``) in which ``run`` differs from ``alike``."""
+    configs = [flatten(current_names(r.config)) for r in alike]
+    mine = flatten(current_names(run.config))
+    keys = sorted({k for c in configs for k in c if is_measured(k) and len({str(c.get(k)) for c in configs}) > 1})
+    return ", ".join(f"{k}={mine.get(k)}" for k in keys if len(str(mine.get(k))) <= 24)
+
+
 def label_runs(runs: list[Run]) -> None:
-    """Legend labels: model (engine), made unique within a dataset by budget, then run name."""
+    """Legend labels: model (engine), made unique within a dataset by budget, then by the short
+    settings the runs differ in (e.g. model.dtype), then by run name; each only where it tells
+    the runs that share a label apart."""
     for r in runs:
         r.label = f"{r.model} ({r.engine})"
-    for extra in (lambda r: str(r.config.get("budget")), lambda r: r.name):
-        seen: dict[tuple[str, str], int] = defaultdict(int)
+    for extra in (lambda r, _: str(r.config.get("budget")), _settings, lambda r, _: r.name):
+        groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for r in runs:
-            seen[(r.dataset, r.label)] += 1
-        for r in runs:
-            if seen[(r.dataset, r.label)] > 1:
-                r.label += f", {extra(r)}"
+            groups[(r.dataset, r.label)].append(r)
+        for alike in groups.values():
+            extras = [extra(r, alike) for r in alike]
+            if len(set(extras)) > 1:
+                for r, more in zip(alike, extras):
+                    r.label += f", {more}" if more else ""
 
 
 def by_dataset(runs: list[Run]) -> dict[str, list[Run]]:

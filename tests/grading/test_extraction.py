@@ -110,6 +110,22 @@ STRICT: dict[str, list[tuple[str, str, str | None]]] = {
         ("math", "5 = 5", None),  # nothing computed
         ("gsm8k", "14 + 8 = 22, and then we subtract", None),  # cut off
         ("gsm8k", "14 + 8 = 22\nNow we multiply by", None),  # not the last line
+        # A sentence that ends in the computation, a few words after its result at most.
+        ("gsm8k", "Li has 11 apples, so Li has 11 - 9 = 2 apples left.", "2"),
+        ("gsm8k", "Ben has 4 boxes, 4 * 2 = 8 apples are Ben's.", "8"),
+        ("gsm8k", "So she has 5 + 3 = 8.", "8"),
+        ("gsm8k", '"6 + 6 = 12.', "12"),
+        ("gsm8k", "Ben has 15 - 7 = 6 stickers left.", "6"),  # the stated result, right or wrong
+        ("gsm8k", "Ben has 4 x 2 = 8 apples, the same as his 4 boxes.", None),  # a clause goes on
+        ("gsm8k", "In all 4 * 2 = 8 apples and then he buys", None),  # no full stop: cut off
+        ("gsm8k", "He pays 4 * 2 = 8 dollars for 3 apples.", None),  # a number after the result
+        ("gsm8k", "First, 2x + 3 = 7.", None),  # an equation to solve
+    ],
+    "a_reply_that_is_a_number": [
+        ("gsm8k", "15", "15"),
+        ("math", " 15.\n", "15"),
+        ("gsm8k", "-3", "-3"),
+        ("gsm8k", "15 apples", None),
     ],
     "emphasis_before_the_value": [
         ("math", "So the answer is indeed 21.", "21"),
@@ -164,7 +180,7 @@ def test_flexible_extraction(dataset: str, text: str, expected: str | None) -> N
 
 
 @pytest.mark.parametrize("dataset, mode, error, message", [
-    ("mmlu", "strict", UserError, "unknown dataset 'mmlu': choose one of gsm8k, math, math500"),
+    ("mmlu", "strict", UserError, "unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"),
     ("math", "loose", ValueError, "runner.extraction"),
 ])
 def test_bad_dataset_or_mode_is_a_clear_error(dataset: str, mode: str, error: type, message: str) -> None:

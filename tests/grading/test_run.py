@@ -109,7 +109,7 @@ def test_regrade_follows_the_runs_extraction_mode(tmp_path: Path) -> None:
 @pytest.mark.parametrize("problem, message", [
     ("no_run", "is not a run directory"),
     ("bad_mode", "unknown extraction mode 'loose'"),
-    ("unknown_dataset", "unknown dataset 'mmlu': choose one of gsm8k, math, math500"),
+    ("unknown_dataset", "unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"),
 ])
 def test_cli_bad_input_is_a_one_line_error(tmp_path: Path, problem: str, message: str) -> None:
     run = tmp_path / "run"
