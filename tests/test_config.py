@@ -90,8 +90,10 @@ def test_a_name_no_registry_holds_is_refused_listing_the_registered_ones(overrid
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("dataset, max_new_tokens", [("gsm8k", 512), ("math500", 1024), ("math", 1024),
-                                                     ("aime24", 4096), ("aime25", 4096), ("amc23", 4096), ("arith", 160)])
+@pytest.mark.parametrize("dataset, max_new_tokens", [
+    ("gsm8k", 512), ("math500", 1024), ("math", 1024),
+    ("aime24", 4096), ("aime25", 4096), ("amc23", 4096), ("arith", 160),
+])
 def test_the_dataset_declares_the_default_max_new_tokens_and_run_json_records_it(dataset, max_new_tokens):
     assert to_harness_config(_compose(f"data={dataset}")).data.max_new_tokens is None
     assert load_config(_compose(f"data={dataset}")).data.max_new_tokens == max_new_tokens
@@ -175,3 +177,26 @@ def test_a_setting_out_of_range_fails_at_start_in_one_line_naming_it(tmp_path, o
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), proc.stderr
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def _documented_commands() -> list[tuple[str, ...]]:
+    """The overrides of every `python -m harness ...` example in --help (conf/config.yaml) and in
+    README.md's Running section; a sweep's values taken one at a time, "..." examples left out."""
+    texts = [(CONF / "config.yaml").read_text(), (ROOT / "README.md").read_text().split("## Running", 1)[1]]
+    commands = []
+    for line in "\n".join(texts).replace("\\\n", " ").splitlines():  # a continued line is one command
+        words = line.split("#", 1)[0].split()
+        if words[:3] != ["python", "-m", "harness"] or "..." in words:
+            continue
+        overrides = [w for w in words[3:] if w not in ("-m", "--help")]
+        # A sweep "a,b" composes as each of its jobs: here its first and its last.
+        for pick in (0, -1):
+            commands.append(tuple(w.split("=", 1)[0] + "=" + w.split("=", 1)[1].split(",")[pick] if "=" in w else w
+                                  for w in overrides))
+    return list(dict.fromkeys(commands))
+
+
+@pytest.mark.parametrize("overrides", _documented_commands(), ids=" ".join)
+def test_every_documented_command_composes_and_passes_the_checks(overrides):
+    register_all()
+    load_config(_compose(*overrides))

@@ -61,7 +61,8 @@ def aime25_rows(parts: Iterable[Iterable[dict[str, Any]]]) -> list[dict[str, Any
     """opencompass/AIME2025's parts (I, then II) -> aime25/test.jsonl: ids aime25-0 ... aime25-29 in
     that order (0-14 AIME I problems 1-15), as the shared copy numbers them."""
     rows = [r for part in parts for r in part]
-    return [{"id": f"aime25-{i}", "problem": r["question"], "answer": _integer(r["answer"])} for i, r in enumerate(rows)]
+    return [{"id": f"aime25-{i}", "problem": r["question"], "answer": _integer(r["answer"])}
+            for i, r in enumerate(rows)]
 
 
 def amc23_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,6 +107,7 @@ def fetch(out: Path, names: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("data"), help="folder to write into (default: data)")
-    parser.add_argument("--only", nargs="*", default=list(NAMES), choices=NAMES, help="the sets to fetch (default: all)")
+    parser.add_argument("--only", nargs="*", default=list(NAMES), choices=NAMES,
+                        help="the sets to fetch (default: all)")
     args = parser.parse_args()
     fetch(args.out, args.only)

@@ -298,7 +298,8 @@ def test_missing_answers_are_not_equivalent(pred: str | None, gold: str | None) 
 
 
 def test_unknown_dataset_is_an_error() -> None:
-    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"):
+    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, "
+                                        "math500"):
         is_equivalent("1", "1", dataset="mmlu")
 
 

@@ -180,7 +180,8 @@ def test_flexible_extraction(dataset: str, text: str, expected: str | None) -> N
 
 
 @pytest.mark.parametrize("dataset, mode, error, message", [
-    ("mmlu", "strict", UserError, "unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"),
+    ("mmlu", "strict", UserError,
+     "unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"),
     ("math", "loose", ValueError, "runner.extraction"),
 ])
 def test_bad_dataset_or_mode_is_a_clear_error(dataset: str, mode: str, error: type, message: str) -> None:

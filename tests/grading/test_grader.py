@@ -81,7 +81,8 @@ def test_grader_gsm8k_modes_and_duplicates(extraction: str, correct: int) -> Non
 
 
 def test_grader_rejects_bad_input() -> None:
-    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, math500"):
+    with pytest.raises(UserError, match="unknown dataset 'mmlu': choose one of aime24, aime25, amc23, arith, gsm8k, math, "
+                                        "math500"):
         Grader("mmlu")
     with pytest.raises(ValueError, match="runner.extraction"):
         Grader("math", extraction="lenient")
