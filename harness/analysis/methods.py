@@ -303,11 +303,17 @@ def has_rewards(trajectories: pd.DataFrame) -> bool:
 # ---------------------------------------------------------------- the built-in methods
 
 
+def pass_at_ks(start: np.ndarray, count: np.ndarray, n_correct: np.ndarray,
+               ks: Sequence[int] | np.ndarray) -> np.ndarray:
+    """(P, K) unbiased pass@k of each problem from all its samples within the budget (Chen et al.
+    2021): ``start``, ``count`` and ``n_correct`` as ``Arrivals`` (and ``Steps``) hold them."""
+    last = start + count - 1
+    c = np.where(count > 0, n_correct[np.clip(last, 0, None)] if len(n_correct) else 0, 0)
+    return np.stack([pass_at_k(count, c, int(k)) for k in ks], axis=1)
+
+
 def coverage_at_k(a: Arrivals, ks: np.ndarray) -> np.ndarray:
-    """Unbiased pass@k of each problem from all its samples within the budget (Chen et al. 2021)."""
-    last = a.start + a.count - 1
-    c = np.where(a.count > 0, a.n_correct[np.clip(last, 0, None)] if len(a.n_correct) else 0, 0)
-    return np.stack([pass_at_k(a.count, c, int(k)) for k in ks], axis=1)
+    return pass_at_ks(a.start, a.count, a.n_correct, ks)
 
 
 @method("coverage", title="Coverage (any sample correct)", k_title="Coverage: pass@k", at_k=coverage_at_k)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.analysis import methods
 from harness.analysis.methods import METHODS, Arrivals, KeyFn, arrivals, has_rewards, pass_at_k, voting_classes
 
 # Beside the step functions, what their callers read: a run's arrivals and the methods' registry.
@@ -96,9 +97,7 @@ def pass_at_k_times(st: Steps, k: int, times: Sequence[float] | np.ndarray) -> n
 
 def pass_at_ks(st: Steps, ks: Sequence[int] | np.ndarray) -> np.ndarray:
     """(P, K) pass@k of each problem from all its samples within the budget."""
-    c = st.n_correct[st.start + st.count - 1] if len(st.times) else np.zeros(len(st.count))
-    c = np.where(st.count > 0, c, 0)
-    return np.stack([pass_at_k(st.count, c, int(k)) for k in ks], axis=1)
+    return methods.pass_at_ks(st.start, st.count, st.n_correct, ks)
 
 
 def mean_ci(
