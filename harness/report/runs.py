@@ -257,12 +257,12 @@ def merge_audits(audits: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     return {"by": audits[0]["by"], **total, "agreement": agreement}
 
 
-def _settings(run: Run, alike: list[Run]) -> str:
-    """The short measured settings (``model.dtype=bfloat16``) in which ``run`` differs from ``alike``."""
+def _settings(alike: list[Run]) -> list[str]:
+    """Per run, the short measured settings (``model.dtype=bfloat16``) in which ``alike`` differ."""
     configs = [flatten(current_names(r.config)) for r in alike]
-    mine = flatten(current_names(run.config))
-    keys = sorted({k for c in configs for k in c if is_measured(k) and len({str(c.get(k)) for c in configs}) > 1})
-    return ", ".join(f"{k}={mine.get(k)}" for k in keys if len(str(mine.get(k))) <= 24)
+    keys = sorted({k for c in configs for k in c if is_measured(k)})
+    differ = [k for k in keys if len({str(c.get(k)) for c in configs}) > 1]
+    return [", ".join(f"{k}={c.get(k)}" for k in differ if len(str(c.get(k))) <= 24) for c in configs]
 
 
 def label_runs(runs: list[Run]) -> None:
@@ -271,12 +271,13 @@ def label_runs(runs: list[Run]) -> None:
     the runs that share a label apart."""
     for r in runs:
         r.label = f"{r.model} ({r.engine})"
-    for extra in (lambda r, _: str(r.config.get("budget")), _settings, lambda r, _: r.name):
+    for extras_of in (lambda alike: [str(r.config.get("budget")) for r in alike], _settings,
+                      lambda alike: [r.name for r in alike]):
         groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for r in runs:
             groups[(r.dataset, r.label)].append(r)
         for alike in groups.values():
-            extras = [extra(r, alike) for r in alike]
+            extras = extras_of(alike)
             if len(set(extras)) > 1:
                 for r, more in zip(alike, extras):
                     r.label += f", {more}" if more else ""
