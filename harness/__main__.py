@@ -33,7 +33,6 @@ log = logging.getLogger("harness")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from harness.analysis.summary import format_summary
-    from harness.report import ReportError
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -44,12 +43,7 @@ def main(cfg: DictConfig) -> None:
         report_and_exit(err)
     log.info("results in %s", run_dir)
     print(f"{run_dir}: {format_summary(summary)}")
-    if hydra_cfg.mode == RunMode.RUN and cfg.run.report:
-        try:
-            figure = job.report(run_dir)
-        except ReportError as err:
-            print(f"report: {err}", file=sys.stderr)
-            return
+    if hydra_cfg.mode == RunMode.RUN and cfg.run.report and (figure := job.report(run_dir)):
         print(f"report: figures and summary.md in {run_dir / 'report'}/, e.g. the figure {figure}")
 
 

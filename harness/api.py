@@ -16,7 +16,6 @@ holds the numbers the report draws and writes as CSV. Nothing heavy is imported 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,17 +63,10 @@ def _task(cfg: DictConfig) -> Job:
     from hydra.core.hydra_config import HydraConfig
 
     from harness.ops import job
-    from harness.report import ReportError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = job.execute(cfg, run_dir)
-    figure = None
-    if cfg.run.report:
-        try:
-            figure = job.report(run_dir)
-        except ReportError as err:  # the run itself is done: say why there is no figure, as the command does
-            print(f"report: {err}", file=sys.stderr)
-    return Job(run_dir, summary, figure)
+    return Job(run_dir, summary, job.report(run_dir) if cfg.run.report else None)
 
 
 def run(*overrides: str, report: bool | None = None) -> Job:

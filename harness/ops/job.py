@@ -11,6 +11,7 @@ for the whole run, the runner) and its report (``report``) live here; each raise
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,14 @@ def execute(cfg: DictConfig, run_dir: Path, sweep_dir: Path | None = None) -> di
             return runner.run()
 
 
-def report(run_dir: Path) -> Path:
-    """The run's figures and summary.md into <run dir>/report; returns its first figure
-    (ReportError where there is nothing to draw)."""
-    from harness.report import write_report
+def report(run_dir: Path) -> Path | None:
+    """The run's figures and summary.md into <run dir>/report; returns its first figure. None where
+    there is nothing to draw, saying why on stderr: the run itself is done."""
+    from harness.report import ReportError, write_report
 
-    files = write_report([run_dir], run_dir / "report")
+    try:
+        files = write_report([run_dir], run_dir / "report")
+    except ReportError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return None
     return next(f for f in files if f.suffix == ".png")
