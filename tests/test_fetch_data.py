@@ -39,15 +39,15 @@ def _shared(data_dir, name: str) -> list[dict]:
 
 def _hub_rows(data_dir) -> dict[str, object]:
     """Rows shaped as the hub copies hold them (harness.ops.fetch_data.HUB), made from the shared copies:
-    HuggingFaceH4/aime_2024 (ids 60-89, in any order, a year column), opencompass/AIME2025 (two parts,
-    the problem in `question`, one answer written as an angle) and math-ai/amc23 (answers as floats)."""
+    HuggingFaceH4/aime_2024 (ids 60-89, in any order, a year column), opencompass/AIME2025 (its two parts
+    in order, the problem in `question`, one answer written as an angle) and math-ai/amc23 (answers as floats)."""
     aime24 = [{**{k: row[k] for k in ("id", "problem", "solution", "answer", "url")}, "year": "2024"}
               for row in reversed(_shared(data_dir, "aime24"))]
     aime25 = [{"question": row["problem"], "answer": row["answer"]} for row in _shared(data_dir, "aime25")]
     aime25[16]["answer"] += "^\\circ"
     amc23 = [{"id": row["id"], "question": row["problem"], "answer": float(row["answer"]), "url": row["url"]}
              for row in _shared(data_dir, "amc23")]
-    return {"aime24": aime24, "aime25": [aime25[:15], aime25[15:]], "amc23": amc23}
+    return {"aime24": aime24, "aime25": aime25, "amc23": amc23}
 
 
 @pytest.mark.parametrize("name, convert", [("aime24", aime24_rows), ("aime25", aime25_rows), ("amc23", amc23_rows)])

@@ -57,10 +57,9 @@ def aime24_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
              "solution": r.get("solution")} for r in sorted(rows, key=lambda r: int(r["id"]))]
 
 
-def aime25_rows(parts: Iterable[Iterable[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """opencompass/AIME2025's parts (I, then II) -> aime25/test.jsonl: ids aime25-0 ... aime25-29 in
+def aime25_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """opencompass/AIME2025's rows, part I then II -> aime25/test.jsonl: ids aime25-0 ... aime25-29 in
     that order (0-14 AIME I problems 1-15), as the shared copy numbers them."""
-    rows = [r for part in parts for r in part]
     return [{"id": f"aime25-{i}", "problem": r["question"], "answer": _integer(r["answer"])}
             for i, r in enumerate(rows)]
 
@@ -69,6 +68,9 @@ def amc23_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """math-ai/amc23 -> amc23/test.jsonl: by id, field ``problem``, the answer "27.0" as "27"."""
     return [{"id": int(r["id"]), "problem": r["question"], "answer": _integer(r["answer"]), "url": r.get("url")}
             for r in sorted(rows, key=lambda r: int(r["id"]))]
+
+
+CONVERT = {"aime24": aime24_rows, "aime25": aime25_rows, "amc23": amc23_rows}
 
 
 def _write(rows: list[dict], path: Path) -> None:
@@ -96,12 +98,10 @@ def fetch(out: Path, names: list[str]) -> None:
         for idx, row in enumerate(rows):
             row.update(idx=idx, answer=math_answer(row["solution"]))
         _write(rows, out / "math" / "test.jsonl")
-    convert = {"aime24": aime24_rows, "amc23": amc23_rows}
     for name in (n for n in HUB if n in names):
         repo, configs, split = HUB[name]
-        parts = [load_dataset(repo, config, split=split) for config in (configs or (None,))]
-        rows = aime25_rows(parts) if name == "aime25" else convert[name](parts[0])
-        _write(rows, out / name / "test.jsonl")
+        rows = [r for config in (configs or (None,)) for r in load_dataset(repo, config, split=split)]
+        _write(CONVERT[name](rows), out / name / "test.jsonl")
 
 
 def main() -> None:
