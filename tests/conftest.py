@@ -18,6 +18,12 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+def module_name(path: Path) -> str:
+    """The dotted name a project file imports as (a package by its ``__init__.py``)."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = os.environ.get("HARNESS_DATA_DIR")

@@ -28,7 +28,7 @@ def test_math_answer_is_the_last_box_verbatim(solution, expected):
 
 @pytest.mark.parametrize("name", ["math", "math500"])
 def test_math_answer_reproduces_the_shared_copies(data_dir, name):
-    rows = [json.loads(line) for line in (data_dir / name / "test.jsonl").open(encoding="utf-8")]
+    rows = _shared(data_dir, name)
     mismatches = [row["answer"] for row in rows if math_answer(row["solution"]) != row["answer"]]
     assert len(rows) >= 500 and mismatches == []
 

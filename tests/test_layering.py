@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, module_name
 
 PACKAGE = ROOT / "harness"
 MAX_LINES = 400
@@ -68,7 +68,7 @@ def is_entry(path: Path) -> bool:
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_each_stage_imports_only_the_stages_below_it(package):
     for path in (ROOT / package.replace(".", "/")).rglob("*.py"):
-        if is_entry(path) or owner(".".join(path.relative_to(ROOT).with_suffix("").parts)) != package:
+        if is_entry(path) or owner(module_name(path)) != package:
             continue
         below = (package, *ALLOWED[package])
         above = {m for m in imported(path)
@@ -78,7 +78,7 @@ def test_each_stage_imports_only_the_stages_below_it(package):
 
 def test_every_module_belongs_to_a_stage_or_is_a_leaf_or_a_command():
     for path in modules():
-        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        name = module_name(path)
         assert is_entry(path) or owner(name) in {*ALLOWED, *LEAVES}, f"{path.relative_to(ROOT)}: add it to a stage"
 
 
