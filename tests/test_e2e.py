@@ -87,16 +87,17 @@ def test_sigkill_mid_problem_then_resume_loses_and_duplicates_nothing(tmp_path, 
     assert trajectories.correct.notna().all()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("budget=abc", "budget 'abc' is malformed"),
-    ("budget=0", "must be a positive"),
-    ("data.dir=/nonexistent", "make data"),
-    ("data.shard=5/2", "i/n"),
-    pytest.param("model.device=cuda", "use model.device=cpu",
+# data=arith needs no file: an error of another input shows where no benchmark data is installed too.
+@pytest.mark.parametrize("overrides, message", [
+    (["budget=abc"], "budget 'abc' is malformed"),
+    (["budget=0"], "must be a positive"),
+    (["data.dir=/nonexistent"], "make data"),
+    (["data=arith", "data.shard=5/2"], "i/n"),
+    pytest.param(["data=arith", "model.device=cuda"], "use model.device=cpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")),
 ])
-def test_bad_input_is_a_one_line_error(override, message, tmp_path):
-    proc = run_harness("model=tiny_llama", override, f"hydra.run.dir={tmp_path / 'run'}", timeout=60)
+def test_bad_input_is_a_one_line_error(overrides, message, tmp_path):
+    proc = run_harness("model=tiny_llama", *overrides, f"hydra.run.dir={tmp_path / 'run'}", timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1]
@@ -171,8 +172,8 @@ def test_an_unloadable_reward_model_stops_the_run_before_it_generates(reward_mod
     run_dir = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.run(harness_cmd("selection=prm", f"selection.reward.model={reward_model.format(tmp=tmp_path)}",
-                                      f"hydra.run.dir={run_dir}", *QUIET), cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=env)
+                                      "data=arith", f"hydra.run.dir={run_dir}", *QUIET), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2 and not (run_dir / "run.json").exists()
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: selection.reward.model=") and message in lines[0]
@@ -180,7 +181,7 @@ def test_an_unloadable_reward_model_stops_the_run_before_it_generates(reward_mod
 
 def test_a_hub_model_that_cannot_be_had_fails_in_one_line_naming_the_fix(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    proc = subprocess.run(harness_cmd("model=llama_1b", f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,
+    proc = subprocess.run(harness_cmd("model=llama_1b", "data=arith", f"hydra.run.dir={tmp_path / 'run'}"), cwd=ROOT,
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2 and not (tmp_path / "run" / "run.json").exists()
     lines = proc.stderr.strip().splitlines()
